@@ -1,0 +1,43 @@
+/* Internal helpers shared by the modules of libconvrec. Not installed. */
+#ifndef CONVREC_INTERNAL_H
+#define CONVREC_INTERNAL_H
+
+#include "config.h"
+#include "convrec.h"
+#include <stddef.h>
+#include <stdint.h>
+
+/* Record a failure: sets the thread's detail message (printf-style) and
+ * returns s, so that call sites read `return cr__fail(CR_EINVAL, "...")`. */
+cr_status cr__fail(cr_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Clear the thread's detail message. */
+void cr__clear_error(void);
+
+/* Largest element count a single array may have (2^40 doubles = 8 TiB):
+ * anything above is rejected as absurd before any allocation. */
+#define CR_MAX_ELEMS ((size_t)1 << 40)
+
+/* a * b with overflow check; returns 0 on overflow. */
+static inline int cr__mul_ok(size_t a, size_t b, size_t *out)
+{
+    if (a != 0 && b > SIZE_MAX / a) return 0;
+    *out = a * b;
+    return 1;
+}
+
+/* The model object (model.c). Arrays are (C, M) row-major. */
+struct cr_model {
+    size_t C, M;
+    unsigned char *kind;
+    double *pole_re, *pole_im, *res_re, *res_im;
+    double *d;              /* (C) */
+    cr_fit_record *record;  /* (C) */
+    cr_method method;
+    cr_horizon horizon;
+};
+
+#endif
