@@ -1,0 +1,259 @@
+/* Linear least-squares residues for given poles, and the closed-form tail
+ * energy of a modal model (MATH.md "Variable projection", "Infinite
+ * objective").
+ *
+ * Every column of the design matrix is phi_p[i] = Re(alpha_p mu_p^i),
+ * i = k - 1 >= 0, with (alpha, mu) = (1, lambda) for Re lambda^i and for a
+ * real pole, and (-i, lambda) for Im lambda^i. Then for i >= L - 1
+ *   sum_i phi_p phi_q = 1/2 Re(alpha_p alpha_q S(mu_p mu_q)
+ *                            + alpha_p conj(alpha_q) S(mu_p conj mu_q)),
+ *   S(mu) = sum_{i >= L-1} mu^i = mu^(L-1) / (1 - mu),
+ * which gives the tail Gram matrix G without any truncated sum.
+ *
+ * d only enters hhat[0] = d, so d = h[0] is optimal for both horizons and
+ * the residues are fitted on k = 1.. alone.
+ */
+#include "fit_refine.h"
+
+#include <complex.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* mu^n by repeated squaring: O(log n), relative error O(log n eps) per
+ * squaring chain, comparable to the k-step recurrence. */
+static double complex cpow_int(double complex mu, size_t n)
+{
+    double complex r = 1.0;
+    while (n) {
+        if (n & 1u) r *= mu;
+        mu *= mu;
+        n >>= 1;
+    }
+    return r;
+}
+
+/* S(mu) given mu^(L-1) (pw) and mu. */
+static inline double complex geo_tail(double complex mu, double complex pw)
+{
+    return pw / (1.0 - mu);
+}
+
+cr_status cr__refine_check_modal(const cr__modal *m)
+{
+    if (!m) return cr__fail(CR_EINVAL, "modal model is NULL");
+    if (m->n > m->cap) return cr__fail(CR_EINVAL, "modal model: %zu modes > capacity %zu", m->n, m->cap);
+    if (m->n && (!m->kind || !m->pole_re || !m->pole_im || !m->res_re || !m->res_im))
+        return cr__fail(CR_EINVAL, "modal model has NULL arrays");
+    for (size_t j = 0; j < m->n; j++) {
+        if (m->kind[j] != CR_MODE_REAL && m->kind[j] != CR_MODE_PAIR)
+            return cr__fail(CR_EINVAL, "mode %zu has invalid kind %u", j, (unsigned)m->kind[j]);
+        if (!isfinite(m->pole_re[j]) || !isfinite(m->pole_im[j]))
+            return cr__fail(CR_ENONFINITE, "mode %zu has a non-finite pole", j);
+    }
+    return CR_OK;
+}
+
+size_t cr__refine_ncols(const cr__modal *m)
+{
+    size_t p = 0;
+    for (size_t j = 0; j < m->n; j++) p += (m->kind[j] == CR_MODE_PAIR) ? 2 : 1;
+    return p;
+}
+
+/* Column descriptors (alpha, mu) of the design matrix of m. */
+static void columns(const cr__modal *m, double complex *alpha, double complex *mu)
+{
+    size_t p = 0;
+    for (size_t j = 0; j < m->n; j++) {
+        double complex lam = CMPLX(m->pole_re[j], m->kind[j] == CR_MODE_PAIR ? m->pole_im[j] : 0.0);
+        alpha[p] = 1.0;
+        mu[p++] = lam;
+        if (m->kind[j] == CR_MODE_PAIR) {
+            alpha[p] = -I;
+            mu[p++] = lam;
+        }
+    }
+}
+
+void cr__refine_tail_gram(size_t P, const double complex *alpha,
+                          const double complex *mu, size_t L, double *G,
+                          size_t ldg)
+{
+    size_t e = L ? L - 1 : 0;
+    for (size_t p = 0; p < P; p++) {
+        for (size_t q = p; q < P; q++) {
+            double complex m1 = mu[p] * mu[q], m2 = mu[p] * conj(mu[q]);
+            double complex s1 = geo_tail(m1, cpow_int(m1, e));
+            double complex s2 = geo_tail(m2, cpow_int(m2, e));
+            double g = 0.5 * creal(alpha[p] * alpha[q] * s1 + alpha[p] * conj(alpha[q]) * s2);
+            G[p + q * ldg] = g;
+            G[q + p * ldg] = g;
+        }
+    }
+}
+
+double cr__tail_energy(const cr__modal *m, size_t L)
+{
+    if (!m || m->n > m->cap) return NAN;
+    if (L == 0) L = 1; /* hhat[0] = d is not part of any tail */
+    double acc = 0.0;
+    for (size_t a = 0; a < m->n; a++) {
+        double wa = m->kind[a] == CR_MODE_PAIR ? 2.0 : 1.0;
+        double complex la = CMPLX(m->pole_re[a], m->kind[a] == CR_MODE_PAIR ? m->pole_im[a] : 0.0);
+        double complex ba = wa * CMPLX(m->res_re[a], m->kind[a] == CR_MODE_PAIR ? m->res_im[a] : 0.0);
+        if (ba == 0.0) continue;
+        if (cabs(la) >= 1.0) return INFINITY;
+        for (size_t b = a; b < m->n; b++) {
+            double wb = m->kind[b] == CR_MODE_PAIR ? 2.0 : 1.0;
+            double complex lb = CMPLX(m->pole_re[b], m->kind[b] == CR_MODE_PAIR ? m->pole_im[b] : 0.0);
+            double complex bb = wb * CMPLX(m->res_re[b], m->kind[b] == CR_MODE_PAIR ? m->res_im[b] : 0.0);
+            if (bb == 0.0) continue;
+            if (cabs(lb) >= 1.0) return INFINITY;
+            double complex m1 = la * lb, m2 = la * conj(lb);
+            double t = 0.5 * creal(ba * bb * geo_tail(m1, cpow_int(m1, L - 1))
+                                   + ba * conj(bb) * geo_tail(m2, cpow_int(m2, L - 1)));
+            acc += (a == b) ? t : 2.0 * t;
+        }
+    }
+    return acc > 0.0 ? acc : 0.0; /* rounding may push an exact 0 below */
+}
+
+cr_status cr__refine_tail_rows(double *G, size_t P, double *R, size_t ldr)
+{
+    /* Symmetric square root rows R with R^T R = G: eigen-decomposition
+     * rather than Cholesky because G is only PSD (often numerically
+     * singular when the tail is negligible). */
+    double *w = malloc(P * sizeof *w);
+    if (!w) return cr__fail(CR_ENOMEM, "tail Gram: out of memory");
+    lapack_int info = LAPACKE_dsyev(LAPACK_COL_MAJOR, 'V', 'U', (lapack_int)P, G,
+                                    (lapack_int)P, w);
+    if (info != 0) {
+        free(w);
+        return cr__fail(CR_ELAPACK, "tail Gram eigen-decomposition failed (info %d)", (int)info);
+    }
+    for (size_t i = 0; i < P; i++) {
+        double s = w[i] > 0.0 ? sqrt(w[i]) : 0.0;
+        for (size_t q = 0; q < P; q++) R[i + q * ldr] = s * G[q + i * P];
+    }
+    free(w);
+    return CR_OK;
+}
+
+cr_status cr__residues_ls(const double *h, size_t L, cr_horizon horizon,
+                          cr__modal *m)
+{
+    if (!h) return cr__fail(CR_EINVAL, "residues_ls: kernel is NULL");
+    if (L == 0) return cr__fail(CR_EINVAL, "residues_ls: kernel length is 0");
+    if (horizon != CR_HORIZON_WINDOW && horizon != CR_HORIZON_INFINITE)
+        return cr__fail(CR_EINVAL, "residues_ls: invalid horizon %d", (int)horizon);
+    cr_status st = cr__refine_check_modal(m);
+    if (st != CR_OK) return st;
+    for (size_t k = 0; k < L; k++)
+        if (!isfinite(h[k])) return cr__fail(CR_ENONFINITE, "residues_ls: kernel has NaN/Inf at %zu", k);
+    int inf = horizon == CR_HORIZON_INFINITE;
+    if (inf)
+        for (size_t j = 0; j < m->n; j++)
+            if (hypot(m->pole_re[j], m->kind[j] == CR_MODE_PAIR ? m->pole_im[j] : 0.0) >= 1.0)
+                return cr__fail(CR_EUNSTABLE, "residues_ls: pole %zu outside the unit disk, infinite tail", j);
+
+    m->d = h[0];
+    for (size_t j = 0; j < m->n; j++) {
+        m->res_re[j] = 0.0;
+        m->res_im[j] = 0.0;
+        if (m->kind[j] == CR_MODE_REAL) m->pole_im[j] = 0.0;
+    }
+    size_t P = cr__refine_ncols(m);
+    size_t nw = L - 1;                 /* window rows, k = 1..L-1 */
+    size_t rows = nw + (inf ? P : 0);
+    if (P == 0 || rows == 0) return CR_OK;
+    size_t ld = rows > P ? rows : P;
+    size_t nA;
+    if (!cr__mul_ok(ld, P, &nA) || nA > CR_MAX_ELEMS)
+        return cr__fail(CR_EOVERFLOW, "residues_ls: design matrix too large");
+
+    double *A = calloc(nA, sizeof *A);
+    double *b = calloc(ld, sizeof *b);
+    double *scale = malloc(P * sizeof *scale);
+    double *sv = malloc(P * sizeof *sv);
+    double complex *alpha = malloc(P * sizeof *alpha);
+    double complex *mu = malloc(P * sizeof *mu);
+    double *G = inf ? malloc(P * P * sizeof *G) : NULL;
+    if (!A || !b || !scale || !sv || !alpha || !mu || (inf && !G)) {
+        st = cr__fail(CR_ENOMEM, "residues_ls: out of memory");
+        goto done;
+    }
+    columns(m, alpha, mu);
+    /* window rows: powers by complex recurrence (no pow) */
+    for (size_t p = 0; p < P; p++) {
+        double *col = A + p * ld;
+        if (alpha[p] == 1.0 && p + 1 < P && alpha[p + 1] == -I) {
+            double complex z = 1.0, l = mu[p];
+            double *col2 = A + (p + 1) * ld;
+            for (size_t i = 0; i < nw; i++) {
+                col[i] = creal(z);
+                col2[i] = cimag(z);
+                z *= l;
+            }
+            p++;
+        } else {
+            double z = 1.0, l = creal(mu[p]);
+            for (size_t i = 0; i < nw; i++) {
+                col[i] = z;
+                z *= l;
+            }
+        }
+    }
+    memcpy(b, h + 1, nw * sizeof *b);
+    if (inf) {
+        cr__refine_tail_gram(P, alpha, mu, L, G, P);
+        st = cr__refine_tail_rows(G, P, A + nw, ld);
+        if (st != CR_OK) goto done;
+    }
+    /* column equilibration, then a rank-revealing SVD solve: nearby poles
+     * make the columns nearly dependent */
+    for (size_t p = 0; p < P; p++) {
+        double s = 0.0;
+        const double *col = A + p * ld;
+        for (size_t i = 0; i < rows; i++) s += col[i] * col[i];
+        s = sqrt(s);
+        scale[p] = s > 0.0 ? 1.0 / s : 0.0;
+        double *cw = A + p * ld;
+        for (size_t i = 0; i < rows; i++) cw[i] *= scale[p];
+    }
+    lapack_int rank;
+    lapack_int info = LAPACKE_dgelsd(LAPACK_COL_MAJOR, (lapack_int)rows, (lapack_int)P, 1,
+                                     A, (lapack_int)ld, b, (lapack_int)ld, sv, 1e-14, &rank);
+    if (info != 0) {
+        st = cr__fail(info < 0 ? CR_ELAPACK : CR_ENOCONV, "residues_ls: dgelsd failed (info %d)", (int)info);
+        goto done;
+    }
+    size_t p = 0;
+    for (size_t j = 0; j < m->n; j++) {
+        if (m->kind[j] == CR_MODE_PAIR) {
+            /* 2 Re(r z) = (2 r_re) Re z + (-2 r_im) Im z */
+            m->res_re[j] = 0.5 * b[p] * scale[p];
+            m->res_im[j] = -0.5 * b[p + 1] * scale[p + 1];
+            p += 2;
+        } else {
+            m->res_re[j] = b[p] * scale[p];
+            p += 1;
+        }
+    }
+    for (size_t j = 0; j < m->n; j++)
+        if (!isfinite(m->res_re[j]) || !isfinite(m->res_im[j])) {
+            st = cr__fail(CR_ESINGULAR, "residues_ls: non-finite residues");
+            for (size_t i = 0; i < m->n; i++) m->res_re[i] = m->res_im[i] = 0.0;
+            break;
+        }
+done:
+    free(A);
+    free(b);
+    free(scale);
+    free(sv);
+    free(alpha);
+    free(mu);
+    free(G);
+    return st;
+}

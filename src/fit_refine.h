@@ -1,0 +1,22 @@
+/* Private helpers shared by fit_lsq.c, fit_varpro.c and fit_hna.c (the
+ * "refine" work). Not installed, not used elsewhere. */
+#ifndef CONVREC_FIT_REFINE_H
+#define CONVREC_FIT_REFINE_H
+
+#include "fit.h"
+#include <complex.h>
+
+/* Validate a modal model's structure: sizes, kinds, finite poles. */
+cr_status cr__refine_check_modal(const cr__modal *m);
+/* Number of real design columns (= real order N). */
+size_t cr__refine_ncols(const cr__modal *m);
+/* Tail Gram matrix G (P x P, column-major, leading dimension ldg) of the
+ * columns phi_p[i] = Re(alpha_p mu_p^i) summed over i >= L - 1. */
+void cr__refine_tail_gram(size_t P, const double complex *alpha,
+                          const double complex *mu, size_t L, double *G,
+                          size_t ldg);
+/* Rows R (P x P, leading dimension ldr) with R^T R = G (PSD square root
+ * from the eigen-decomposition; G is overwritten). */
+cr_status cr__refine_tail_rows(double *G, size_t P, double *R, size_t ldr);
+
+#endif
