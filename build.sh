@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# convrec: install what is missing (Debian), build, then either run the
+# demo on the bundled example or run every test.
+#
+#   ./build.sh demo    install, build, convert the bundled example kernels
+#   ./build.sh check   install, build, run all tests (also under ASan+UBSan)
+set -euo pipefail
+cd "$(dirname "$0")"
+mode=${1:-demo}
+
+# what the library and the command need
+BUILD_PKGS="gcc make autoconf automake libtool pkg-config libfftw3-dev libopenblas-dev
+liblapacke-dev libcjson-dev python3-numpy"
+# what the tests need besides: cmocka, scipy/pytest for the python tests, and
+# the Cortex-M cross compiler that the export test builds for
+TEST_PKGS="libcmocka-dev python3-scipy python3-pytest python3-matplotlib gcc-arm-none-eabi"
+
+install_deps() { # $@ = packages
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "== installing: ${missing[*]}"
+    local sudo=
+    [ "$(id -u)" -ne 0 ] && sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+build() { # $1 = build folder, rest = configure options
+    local dir=$1; shift
+    [ -x configure ] || autoreconf -fi >/dev/null
+    mkdir -p "$dir"
+    (cd "$dir" && { [ -f Makefile ] || ../configure -q "$@"; } && make -s -j"$(nproc)")
+}
+
+case "$mode" in
+demo)
+    install_deps $BUILD_PKGS
+    build build
+    ./examples/demo.sh build/convrec
+    ;;
+check)
+    install_deps $BUILD_PKGS $TEST_PKGS
+    build build
+    (cd build && make -s -j"$(nproc)" check)
+    # the C test suite again under AddressSanitizer + UndefinedBehaviorSanitizer
+    build build-asan --enable-sanitizers
+    (cd build-asan && ASAN_OPTIONS=detect_leaks=1 CONVREC_SKIP_PYTHON=1 make -s -j"$(nproc)" check)
+    echo "== all tests passed (plain and sanitizer builds)"
+    ;;
+*)
+    echo "usage: ./build.sh demo|check" >&2
+    exit 2
+    ;;
+esac
