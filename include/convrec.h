@@ -134,7 +134,76 @@ CR_API cr_status cr_hankel_op_apply_t(const cr_hankel_op *op, size_t k,
 CR_API void cr_hankel_op_destroy(cr_hankel_op *op);
 
 /* Streaming convolution peers (declared by the spectral module below). */
-/* @@SPECTRAL-STREAMING@@ */
+/*
+ * Both process C channels in lockstep; signals are channel-major: sample t
+ * of channel c is u[c * ldu + t] (ldu >= n when C > 1), so a slice of a
+ * (C, T) array is passed as (u + t0, ldu = T). Each comes in a double (_d)
+ * and a float (_f) variant with the same verbs. Objects allocate only in
+ * create; push/pull/process never allocate. Outputs equal the full causal
+ * convolution y[t] = sum_{k<=min(t,L-1)} h[c,k] u[c,t-k], t counted from
+ * create or the last reset. One object must not be used from two threads
+ * at once; separate objects are independent.
+ *
+ * Uniformly partitioned overlap-save (cr_ols_*): the kernel is split into
+ * ceil(L/P) partitions of P taps, each applied in the frequency domain
+ * (FFT size 2P) through a delay line of input spectra: per block of P
+ * samples, two FFTs of size 2P and ceil(L/P) complex products.
+ * Latency: outputs come out in whole blocks. Output t can be pulled as soon
+ * as sample P*floor(t/P) + P - 1 has been pushed, i.e. a block-based caller
+ * that pushes P samples then pulls P gets each block back P samples after
+ * it started it. Pulled samples are exact, never delayed or zero-filled:
+ * sample t of the pulled stream is y[t]. To drain the tail, push zeros.
+ * Buffering: at most room() samples may be pushed before pulling; room()
+ * >= max_chunk whenever everything available has been pulled.
+ */
+typedef struct cr_ols_d cr_ols_d;
+typedef struct cr_ols_f cr_ols_f;
+/* h (C, L) row-major, copied (not kept). P >= 1 block size, max_chunk >= 1
+ * the largest push the caller intends between pulls (0 means P).
+ * CR_EINVAL for NULL/zero sizes, CR_EOVERFLOW for absurd sizes,
+ * CR_ENONFINITE for NaN/Inf in h. */
+CR_API cr_status cr_ols_d_create(cr_ols_d **s, const double *h, size_t C, size_t L,
+                                 size_t P, size_t max_chunk);
+CR_API cr_status cr_ols_f_create(cr_ols_f **s, const float *h, size_t C, size_t L,
+                                 size_t P, size_t max_chunk);
+/* Append n samples per channel (u: C rows, leading dimension ldu). n == 0
+ * is a no-op (u may then be NULL). n > room(): CR_EINVAL and nothing is
+ * consumed. NaN/Inf: CR_ENONFINITE and nothing is consumed. */
+CR_API cr_status cr_ols_d_push(cr_ols_d *s, const double *u, size_t ldu, size_t n);
+CR_API cr_status cr_ols_f_push(cr_ols_f *s, const float *u, size_t ldu, size_t n);
+/* Take up to nmax available output samples per channel into y (C rows,
+ * leading dimension ldy); *got (may be NULL) receives how many. */
+CR_API cr_status cr_ols_d_pull(cr_ols_d *s, double *y, size_t ldy, size_t nmax, size_t *got);
+CR_API cr_status cr_ols_f_pull(cr_ols_f *s, float *y, size_t ldy, size_t nmax, size_t *got);
+/* Output samples ready to pull; samples push() accepts now (0 for NULL). */
+CR_API size_t cr_ols_d_available(const cr_ols_d *s);
+CR_API size_t cr_ols_f_available(const cr_ols_f *s);
+CR_API size_t cr_ols_d_room(const cr_ols_d *s);
+CR_API size_t cr_ols_f_room(const cr_ols_f *s);
+/* Forget all history and pending output (as after create). */
+CR_API void cr_ols_d_reset(cr_ols_d *s);
+CR_API void cr_ols_f_reset(cr_ols_f *s);
+CR_API void cr_ols_d_destroy(cr_ols_d *s);
+CR_API void cr_ols_f_destroy(cr_ols_f *s);
+
+/* Direct-form FIR streamer (cr_fir_*): latency 0, L multiply-adds per
+ * sample and channel on a doubled circular delay line (vectorised dot
+ * product). process() pushes n samples and pulls their n outputs at once:
+ * y[c * ldy + t] = y_full[t0 + t] where t0 counts samples since create or
+ * reset. y may be u itself (same leading dimension); other overlaps are
+ * rejected. NaN/Inf in u: CR_ENONFINITE and the state is unchanged. */
+typedef struct cr_fir_d cr_fir_d;
+typedef struct cr_fir_f cr_fir_f;
+CR_API cr_status cr_fir_d_create(cr_fir_d **s, const double *h, size_t C, size_t L);
+CR_API cr_status cr_fir_f_create(cr_fir_f **s, const float *h, size_t C, size_t L);
+CR_API cr_status cr_fir_d_process(cr_fir_d *s, const double *u, size_t ldu, double *y,
+                                  size_t ldy, size_t n);
+CR_API cr_status cr_fir_f_process(cr_fir_f *s, const float *u, size_t ldu, float *y,
+                                  size_t ldy, size_t n);
+CR_API void cr_fir_d_reset(cr_fir_d *s);
+CR_API void cr_fir_f_reset(cr_fir_f *s);
+CR_API void cr_fir_d_destroy(cr_fir_d *s);
+CR_API void cr_fir_f_destroy(cr_fir_f *s);
 
 /* ======================================================================
  * Hankel singular values (hankel.c)
@@ -236,7 +305,35 @@ CR_API cr_status cr_model_errors(const cr_model *m, size_t c, const double *h,
  * atomic (temporary file + rename); loading validates every field. */
 CR_API cr_status cr_model_save(const cr_model *m, const char *path);
 CR_API cr_status cr_model_load(cr_model **m, const char *path);
-/* @@MODEL-EXTRA@@ */
+/* Load flags (cr_model_load_ex). */
+#define CR_LOAD_ALLOW_UNSTABLE 1u  /* accept poles with |lambda| >= 1 */
+/* Like cr_model_load, with flags. Without CR_LOAD_ALLOW_UNSTABLE a file with
+ * a pole |lambda| >= 1 is refused with CR_EUNSTABLE (the detail names the
+ * file, channel, mode and |lambda|); cr_model_load(m, p) is
+ * cr_model_load_ex(m, p, 0). */
+CR_API cr_status cr_model_load_ex(cr_model **m, const char *path, unsigned flags);
+
+/* Modal <-> polynomial (transfer-function) form of one channel:
+ *   H(z) = d + (b[0] z^-1 + b[1] z^-2 + ... + b[N-1] z^-N)
+ *              / (a[0] + a[1] z^-1 + ... + a[N] z^-N),   a[0] = 1,
+ * so hhat[k+1] is the impulse response of b(z^-1)/a(z^-1) at k (b carries
+ * an implicit one-sample delay; d is kept apart).
+ * Conditioning: the polynomial form of a high order model is numerically
+ * fragile (coefficients of expanded products lose the roots, and roots of
+ * clustered poles are ill-conditioned); keep the modal form as the working
+ * form. Both functions measure the loss: *rel_err (optional) receives the
+ * relative l2 difference between the impulse responses of the two forms over
+ * max(4N, 64) samples, and the status is CR_ESINGULAR (outputs still filled,
+ * channel still set) when it exceeds CR_POLY_ACCURACY. */
+#define CR_POLY_ACCURACY 1e-6
+/* b: N entries, a: N + 1 entries, N = cr_model_order(m, c); d optional. */
+CR_API cr_status cr_model_to_poly(const cr_model *m, size_t c, double *b, double *a,
+                                  double *d, double *rel_err);
+/* Sets channel c from a polynomial form of order N (N <= M, a[0] = 1,
+ * a[N] != 0): poles are the roots of the companion matrix (LAPACK dgeev),
+ * residues by partial fractions. Repeated roots give CR_ESINGULAR. */
+CR_API cr_status cr_model_set_channel_poly(cr_model *m, size_t c, size_t N, const double *b,
+                                           const double *a, double d, double *rel_err);
 
 /* ======================================================================
  * Fitting (fit.c, fit_bt.c, fit_pencil.c, fit_hna.c, fit_varpro.c)
@@ -265,12 +362,161 @@ CR_API cr_status cr_fit(const double *h, size_t C, size_t L,
 /* ======================================================================
  * Recurrence executor (recurrence.c)
  * ====================================================================== */
-/* @@RECURRENCE@@ */
+/*
+ * A stream runs a model as its recurrence (DESIGN.md conventions), for B
+ * independent streams at once:
+ *   x_t = lambda (.) x_{t-1} + u_t,
+ *   y_t = d u_t + sum_m w_m Re(r_m x_{t-1,m})       (x_{-1} = 0).
+ * One object type per precision, cr_stream_d (double) and cr_stream_f
+ * (float), with the same verbs. A stream copies the coefficients it needs
+ * at create/init time: the model may be destroyed afterwards, and one const
+ * model may feed any number of streams in any number of threads.
+ *
+ * Signals: step takes u (B, C) and writes y (B, C); block and prefill take
+ * u (B, C, T) and write y (B, C, T), row-major, channel-major per stream
+ * (DESIGN.md). y may be the same buffer as u (in place); any other overlap
+ * is undefined.
+ *
+ * Non-finite input: step, block and prefill check every input sample first
+ * and return CR_ENONFINITE, leaving the state and y untouched, if one is NaN
+ * or +-Inf (the detail names stream, channel and sample). With
+ * CR_STREAM_NO_CHECK the scan is skipped and a non-finite sample poisons the
+ * state of its channel until reset or set_state.
+ *
+ * Threading: a stream is not shared between threads (it holds the state).
+ * step/block/prefill never allocate and never lock; when B * C * modes is
+ * large they split channel blocks over OpenMP threads (CR_STREAM_NO_THREADS
+ * keeps everything in the calling thread, for real-time callers).
+ *
+ * Float streams keep each pole as a float pair hi + lo (lo = the rounding
+ * error of hi), so that poles near the unit circle (|lambda| = 0.9999) are
+ * not shifted by float rounding; the state and residues are float.
+ * CR_STREAM_F32_FAST drops lo (fewer flops; the pole is then rounded to
+ * float, an output error of about 6e-8 / (1 - |lambda|) relative).
+ */
+typedef struct cr_stream_d cr_stream_d;
+typedef struct cr_stream_f cr_stream_f;
+
+/* Flags for create / init (bitwise or). */
+#define CR_STREAM_ALLOW_UNSTABLE 0x1u /* accept poles with |lambda| >= 1 */
+#define CR_STREAM_NO_CHECK       0x2u /* skip the NaN/Inf scan of input samples */
+#define CR_STREAM_NO_THREADS     0x4u /* never use OpenMP threads */
+#define CR_STREAM_F32_FAST       0x8u /* float: poles rounded to float, no hi+lo */
+
+typedef enum cr_prefill_method {
+    CR_PREFILL_AUTO = 0,        /* the faster for this T and size (measured) */
+    CR_PREFILL_RECURRENCE = 1,  /* run the recurrence; never allocates */
+    CR_PREFILL_FFT = 2          /* one FFT of u per channel, then a Cauchy sum
+                                 * per mode (MATH.md "Prefill by FFT");
+                                 * allocates temporary buffers */
+} cr_prefill_method;
+
+/* The verbs below exist for X = d (R = double) and X = f (R = float):
+ *
+ * cr_stream_X_create(&s, m, B, flags): a new heap stream for model m and
+ *   B >= 1 streams, state zero. Refuses a model with any |lambda| >= 1 with
+ *   CR_EUNSTABLE (detail: channel, mode and |lambda|) unless
+ *   CR_STREAM_ALLOW_UNSTABLE. Unknown flags: CR_EINVAL. On failure *s = NULL.
+ * cr_stream_X_mem_size(m, B, flags, &bytes): bytes of caller memory that
+ *   cr_stream_X_init needs (any alignment; includes slack to align).
+ * cr_stream_X_init(&s, m, B, flags, mem, bytes): the same stream placed
+ *   entirely in mem (caller-owned, >= mem_size bytes, must outlive the
+ *   stream); nothing is allocated, then or later except by FFT prefill.
+ *   destroy on such a stream does nothing; free mem yourself.
+ * cr_stream_X_destroy(s): frees a heap stream; NULL is a no-op.
+ * cr_stream_X_reset(s): state back to zero.
+ * cr_stream_X_copy(s, &out): a new heap stream with the same coefficients
+ *   and state.
+ * cr_stream_X_dims(s, &B, &C, &M): the batch, channel and mode counts.
+ * cr_stream_X_state_len(s): number of R values in a saved state,
+ *   B * C * M * 2: layout (B, C, M, 2) with (re, im) of x for mode j of
+ *   channel c (model order; unused modes read 0 and must be set to 0).
+ * cr_stream_X_get_state(s, buf, n) / cr_stream_X_set_state(s, buf, n):
+ *   save / restore the state exactly (bit for bit); n must equal
+ *   state_len. set_state rejects non-finite values and nonzero unused modes.
+ * cr_stream_X_step(s, u, y): one sample per stream and channel, u and y
+ *   (B, C).
+ * cr_stream_X_block(s, u, T, y): T >= 1 samples, u and y (B, C, T);
+ *   identical, bit for bit, to T calls of step.
+ * cr_stream_X_prefill(s, u, T, y, how): consume a prompt u (B, C, T) from
+ *   the current state. y (B, C, T) may be NULL; when given, the outputs are
+ *   produced by the recurrence whatever how says. With y == NULL, how picks
+ *   the method (AUTO: FFT only when measured faster). The FFT result equals
+ *   the recurrence to rounding (about 1e-13 relative in double).
+ */
+#define CR__STREAM_API(X, R)                                                   \
+    CR_API cr_status cr_stream_##X##_create(cr_stream_##X **s, const cr_model *m, \
+                                            size_t B, unsigned flags);         \
+    CR_API cr_status cr_stream_##X##_mem_size(const cr_model *m, size_t B,     \
+                                              unsigned flags, size_t *bytes);  \
+    CR_API cr_status cr_stream_##X##_init(cr_stream_##X **s, const cr_model *m, \
+                                          size_t B, unsigned flags,            \
+                                          void *mem, size_t bytes);            \
+    CR_API void cr_stream_##X##_destroy(cr_stream_##X *s);                     \
+    CR_API cr_status cr_stream_##X##_reset(cr_stream_##X *s);                  \
+    CR_API cr_status cr_stream_##X##_copy(const cr_stream_##X *s,              \
+                                          cr_stream_##X **out);                \
+    CR_API cr_status cr_stream_##X##_dims(const cr_stream_##X *s, size_t *B,   \
+                                          size_t *C, size_t *M);               \
+    CR_API size_t cr_stream_##X##_state_len(const cr_stream_##X *s);           \
+    CR_API cr_status cr_stream_##X##_get_state(const cr_stream_##X *s, R *buf, \
+                                               size_t n);                      \
+    CR_API cr_status cr_stream_##X##_set_state(cr_stream_##X *s, const R *buf, \
+                                               size_t n);                      \
+    CR_API cr_status cr_stream_##X##_step(cr_stream_##X *s, const R *u, R *y); \
+    CR_API cr_status cr_stream_##X##_block(cr_stream_##X *s, const R *u,       \
+                                           size_t T, R *y);                    \
+    CR_API cr_status cr_stream_##X##_prefill(cr_stream_##X *s, const R *u,     \
+                                             size_t T, R *y,                   \
+                                             cr_prefill_method how);
+CR__STREAM_API(d, double)
+CR__STREAM_API(f, float)
 
 /* ======================================================================
  * Export (export.c)
  * ====================================================================== */
-/* @@EXPORT@@ */
+typedef enum cr_export_precision {
+    CR_EXPORT_FLOAT = 0,   /* float32 coefficients, state and samples (default) */
+    CR_EXPORT_DOUBLE = 1
+} cr_export_precision;
+
+/* Write DIR/NAME.h and DIR/NAME.c (each atomically): a self-contained C99
+ * filter (no malloc, no libm, no convrec) with static const coefficients in
+ * real arithmetic (a 2x2 rotation block per pair, a scalar per real mode),
+ * a state struct NAME_state, void NAME_init(NAME_state *s) and
+ * void NAME_process(NAME_state *s, const T *in, T *out, size_t n) over
+ * channel-major (C, n) buffers, T = float or double. NAME must be a C
+ * identifier (<= 64 characters); DIR must exist. An unstable model is
+ * refused (CR_EUNSTABLE). See docs/EMBEDDED.md. */
+CR_API cr_status cr_export_c(const cr_model *m, const char *dir, const char *name,
+                             cr_export_precision precision);
+
+typedef enum cr_sos_format {
+    CR_SOS_SCIPY = 0,      /* rows [b0 b1 b2 a0 a1 a2] (scipy.signal sos), 6 per section */
+    CR_SOS_CMSIS_DF2T = 1  /* rows {b0 b1 b2 -a1 -a2} (arm_biquad_cascade_df2T_f32), 5 */
+} cr_sos_format;
+
+/* Number of sections of channel c: one per pair, one per real mode. */
+CR_API size_t cr_export_sos_count(const cr_model *m, size_t c);
+/* Channel c as parallel sections: y = d u + sum_s section_s(u), each section
+ * run on its own from zero state. coef receives *nsec rows (6 or 5 doubles
+ * each, by format) in mode order; cap is the room in rows. A pair (lambda, r)
+ * gives (2Re r z^-1 - 2Re(r conj lambda) z^-2) / (1 - 2Re lambda z^-1 +
+ * |lambda|^2 z^-2); a real mode r z^-1 / (1 - lambda z^-1). nsec and d are
+ * optional outputs. */
+CR_API cr_status cr_export_sos(const cr_model *m, size_t c, cr_sos_format format,
+                               double *coef, size_t cap, size_t *nsec, double *d);
+/* All channels' sections in both layouts as a JSON file (atomic):
+ * {"format": "convrec-sos", "channels": [{"d": .., "sos": [[6]..],
+ *  "cmsis_df2t": [[5]..]}, ..]}. */
+CR_API cr_status cr_export_sos_file(const cr_model *m, const char *path);
+/* Same as a NUL-terminated string in *out; free it with free(). */
+CR_API cr_status cr_export_sos_string(const cr_model *m, char **out);
+/* Everything in the model (metadata, per-channel order, d, records with
+ * NaN as null, modes with kind, pole, residue) as readable JSON. */
+CR_API cr_status cr_export_json(const cr_model *m, const char *path);
+/* Same as a NUL-terminated string in *out; free it with free(). */
+CR_API cr_status cr_export_json_string(const cr_model *m, char **out);
 
 #ifdef __cplusplus
 }

@@ -53,6 +53,59 @@ cr_status cr__fit_bt(const double *h, size_t L, size_t N, double margin,
 cr_status cr__fit_pencil(const double *h, size_t L, size_t N, double margin,
                          cr__modal *out);
 
+/* --- hankel.c (hankel/fit work) --------------------------------------- */
+/* Leading singular triplets of a Hankel matrix of h (length L):
+ * CR_HORIZON_INFINITE: zero-padded H[i,j] = h[i+j+1], i,j < L-1;
+ * CR_HORIZON_WINDOW:   window Hankel, i < p = ceil((L-1)/2), j < q = L - p.
+ * Dense LAPACK for small matrices, otherwise randomized subspace iteration
+ * with FFT mat-vecs (no m x n matrix formed), iterated until the leading
+ * `need` triplets have residual <= rtol * sigma_1 (or an iteration cap). */
+typedef struct cr__hsvd {
+    size_t m, n;        /* H is m x n */
+    size_t r;           /* min(m, n): the rank bound */
+    size_t k;           /* triplets held (columns of U and V) */
+    size_t nsigma;      /* values held in sigma, >= k (= r when dense) */
+    double *sigma;      /* nsigma values, descending */
+    double *err;        /* nsigma absolute error estimates (0 when dense) */
+    double *U, *V;      /* m x k and n x k, column-major; NULL without vectors */
+    double fro2;        /* ||H||_F^2, exact (sum of multiplicity * h^2) */
+    size_t nconv;       /* leading values whose err meets the tolerance */
+    int dense;          /* 1: every singular value is known exactly */
+} cr__hsvd;
+
+/* k: triplets wanted (clipped to r); need <= k: how many must converge
+ * (0 means k); vectors: 0 = values only. A value counts as converged when
+ * its residual is <= max(rtol * sigma_1, ttol * sigma_need) (ttol = 0:
+ * rtol alone; fits use ttol > 0: vectors need only be accurate relative to
+ * the truncation level); rtol <= 0 selects 1e-12. */
+cr_status cr__hankel_svd(const double *h, size_t L, cr_horizon which,
+                         size_t k, size_t need, int vectors, double rtol,
+                         double ttol, cr__hsvd *out);
+void cr__hsvd_free(cr__hsvd *s);
+/* sigma_{i+1} (0-based i); 0 beyond the rank; beyond the computed values
+ * an upper bound (the last computed value). */
+double cr__hsvd_value(const cr__hsvd *s, size_t i);
+/* sum_{i>N} sigma_i: exact when dense, otherwise an upper bound: computed
+ * values plus their error estimates, and the part beyond the computed K
+ * values bounded by Cauchy-Schwarz with the exact Frobenius norm,
+ * sqrt((r - K) (||H||_F^2 - sum_{i<=K} sigma_i^2)), exact up to rounding. */
+double cr__hsvd_tail(const cr__hsvd *s, size_t N);
+/* The block size at or above which cr__hankel_svd uses the randomized
+ * path (measured; see bench/bench_fit.c); exposed for tests and benches:
+ * mode 0 = automatic, 1 = force dense, 2 = force randomized. */
+void cr__hankel_set_mode(int mode);
+
+/* The same fits from a decomposition computed beforehand (cr_fit reuses
+ * one for the records): bt needs the INFINITE (zero-padded) one with right
+ * vectors, pencil the WINDOW one with left vectors, each with >= N
+ * triplets. When the numerical rank (sigma_i > 1e-13 sigma_1) is below N,
+ * the model has that smaller order: the kernel is then exactly
+ * represented and extra modes would be noise. */
+cr_status cr__fit_bt_svd(const double *h, size_t L, size_t N, double margin,
+                         const cr__hsvd *s, cr__modal *out);
+cr_status cr__fit_pencil_svd(const double *h, size_t L, size_t N, double margin,
+                             const cr__hsvd *s, cr__modal *out);
+
 /* Per-channel errors of a modal fit (model.c / fit.c): fills err_window,
  * err_infinite, err_hinf, h_norm, order, length. */
 cr_status cr__modal_errors(const cr__modal *m, const double *h, size_t L,

@@ -1,0 +1,415 @@
+/* The fit driver (fit.c): options, validation, per-channel method choice,
+ * order selection for a tolerance, and assembly of the cr_model.
+ *
+ * Per channel:
+ *   - the zero-padded (FIR) Hankel decomposition is always computed: its
+ *     sigma_{N+1} and 2 sum_{i>N} sigma_i go into the record, and its right
+ *     vectors drive balanced truncation;
+ *   - the window Hankel decomposition drives the pencil;
+ *   - auto = best of {bt, pencil}, each refined by variable projection for
+ *     the horizon (never worse than plain bt: refinement never makes a
+ *     model worse);
+ *   - with order == 0 the smallest order meeting tol is searched from the
+ *     HSV estimate, verified by fitting. If even max_order misses tol, the
+ *     max_order fit is returned (status OK; its record shows the error).
+ * Channels run in parallel (OpenMP) with OpenBLAS single-threaded. */
+#include "fit.h"
+#include "model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#ifdef HAVE_OPENBLAS_SET_NUM_THREADS
+#include <cblas.h>
+#endif
+
+/* Hankel decompositions in fits: converged once every wanted residual is
+ * <= max(1e-12 sigma_1, 1e-3 sigma_{N+1}): vectors only need to be good
+ * relative to the truncation level. */
+#define FIT_RTOL 1e-12
+#define FIT_TTOL 1e-3
+
+cr_status cr__modal_alloc(cr__modal *m, size_t cap)
+{
+    if (m == NULL) return cr__fail(CR_EINVAL, "modal_alloc: NULL");
+    memset(m, 0, sizeof *m);
+    size_t c = cap ? cap : 1;
+    m->kind = calloc(c, 1);
+    m->pole_re = calloc(c, sizeof(double));
+    m->pole_im = calloc(c, sizeof(double));
+    m->res_re = calloc(c, sizeof(double));
+    m->res_im = calloc(c, sizeof(double));
+    if (!m->kind || !m->pole_re || !m->pole_im || !m->res_re || !m->res_im) {
+        cr__modal_free(m);
+        return cr__fail(CR_ENOMEM, "modal_alloc: out of memory (%zu modes)", cap);
+    }
+    m->cap = cap;
+    return CR_OK;
+}
+
+void cr__modal_free(cr__modal *m)
+{
+    if (m == NULL) return;
+    free(m->kind);
+    free(m->pole_re);
+    free(m->pole_im);
+    free(m->res_re);
+    free(m->res_im);
+    memset(m, 0, sizeof *m);
+}
+
+size_t cr__modal_order(const cr__modal *m)
+{
+    size_t N = 0;
+    for (size_t j = 0; j < m->n; j++) N += m->kind[j] == CR_MODE_PAIR ? 2 : (m->kind[j] == CR_MODE_REAL);
+    return N;
+}
+
+static void modal_copy(cr__modal *dst, const cr__modal *src)
+{
+    /* dst->cap >= src->n is guaranteed by the callers */
+    dst->n = src->n;
+    dst->d = src->d;
+    memcpy(dst->kind, src->kind, src->n);
+    memcpy(dst->pole_re, src->pole_re, src->n * sizeof(double));
+    memcpy(dst->pole_im, src->pole_im, src->n * sizeof(double));
+    memcpy(dst->res_re, src->res_re, src->n * sizeof(double));
+    memcpy(dst->res_im, src->res_im, src->n * sizeof(double));
+}
+
+void cr_fit_options_default(cr_fit_options *o)
+{
+    if (o == NULL) return;
+    memset(o, 0, sizeof *o);
+    o->method = CR_METHOD_AUTO;
+    o->horizon = CR_HORIZON_WINDOW;
+    o->order = 0;
+    o->tol = 1e-4;
+    o->max_order = 0;
+    o->margin = 1e-6;
+    o->nthreads = 0;
+    o->progress = NULL;
+    o->progress_ctx = NULL;
+}
+
+/* ||h - hhat||^2 for the horizon (absolute). */
+static double sq_error(const double *h, size_t L, cr_horizon horizon, const cr__modal *m,
+                       double *work)
+{
+    cr__modal_view v = { m->n, m->kind, m->pole_re, m->pole_im, m->res_re, m->res_im, m->d };
+    cr__modal_kernel_view(&v, L, work);
+    double e2 = 0;
+    #pragma omp simd reduction(+:e2)
+    for (size_t k = 0; k < L; k++) {
+        double e = h[k] - work[k];
+        e2 += e * e;
+    }
+    if (horizon == CR_HORIZON_INFINITE && m->n > 0) e2 += cr__tail_energy(m, L);
+    return isfinite(e2) ? e2 : INFINITY;
+}
+
+/* Per-channel workspace: the decompositions (grown on demand), candidate
+ * models and the materialised kernel. */
+typedef struct fit_ws {
+    const double *h;
+    size_t L;
+    const cr_fit_options *o;
+    cr__hsvd sinf, swin;      /* k == 0: not computed */
+    cr__modal cand, best;
+    double *work;             /* L */
+} fit_ws;
+
+/* Make sure the decomposition `which` holds >= k triplets (with vectors). */
+static cr_status ensure_svd(fit_ws *w, cr_horizon which, size_t k)
+{
+    cr__hsvd *s = which == CR_HORIZON_INFINITE ? &w->sinf : &w->swin;
+    if (s->k >= k || (s->k > 0 && s->k >= s->r)) return CR_OK;
+    size_t want = s->k > 0 ? (k > 2 * s->k ? k : 2 * s->k) : k;
+    cr__hsvd_free(s);
+    return cr__hankel_svd(w->h, w->L, which, want, k, 1, FIT_RTOL, FIT_TTOL, s);
+}
+
+/* One fit of order N with the chosen method into w->best; *e2 = squared
+ * l2 error for the horizon. */
+static cr_status fit_order(fit_ws *w, size_t N, double *e2)
+{
+    const cr_fit_options *o = w->o;
+    const double *h = w->h;
+    size_t L = w->L;
+    cr_status st;
+    cr__modal *best = &w->best, *cand = &w->cand;
+    best->n = 0;
+    best->d = h[0];
+    if (N == 0) {
+        *e2 = sq_error(h, L, o->horizon, best, w->work);
+        return CR_OK;
+    }
+    switch (o->method) {
+    case CR_METHOD_BT:
+        if ((st = ensure_svd(w, CR_HORIZON_INFINITE, N + 1)) != CR_OK) return st;
+        st = cr__fit_bt_svd(h, L, N, o->margin, &w->sinf, best);
+        break;
+    case CR_METHOD_PENCIL:
+        if ((st = ensure_svd(w, CR_HORIZON_WINDOW, N)) != CR_OK) return st;
+        st = cr__fit_pencil_svd(h, L, N, o->margin, &w->swin, best);
+        break;
+    case CR_METHOD_HNA:
+        st = cr__fit_hna(h, L, N, o->margin, best);
+        break;
+    default: {
+        if ((st = ensure_svd(w, CR_HORIZON_INFINITE, N + 1)) != CR_OK) return st;
+        if ((st = ensure_svd(w, CR_HORIZON_WINDOW, N)) != CR_OK) return st;
+        if ((st = cr__fit_bt_svd(h, L, N, o->margin, &w->sinf, best)) != CR_OK) return st;
+        if ((st = cr__refine_varpro(h, L, o->horizon, o->margin, best)) != CR_OK) return st;
+        double eb = sq_error(h, L, o->horizon, best, w->work);
+        if ((st = cr__fit_pencil_svd(h, L, N, o->margin, &w->swin, cand)) != CR_OK) return st;
+        if ((st = cr__refine_varpro(h, L, o->horizon, o->margin, cand)) != CR_OK) return st;
+        double ec = sq_error(h, L, o->horizon, cand, w->work);
+        if (ec < eb) {
+            modal_copy(best, cand);
+            eb = ec;
+        }
+        *e2 = eb;
+        return CR_OK;
+    }
+    }
+    if (st != CR_OK) return st;
+    *e2 = sq_error(h, L, o->horizon, best, w->work);
+    return CR_OK;
+}
+
+/* Smallest order whose relative error meets tol (see the file comment). */
+static cr_status fit_tol(fit_ws *w, size_t maxN, double hn2)
+{
+    const cr_fit_options *o = w->o;
+    double target = o->tol * o->tol * hn2;
+    cr_status st;
+    double e2;
+    /* HSV guide: the smallest N with sigma_{N+1} <= tol ||h|| on the Hankel
+     * matrix of the horizon (window rank = exact order on the window). */
+    cr_horizon gw = o->horizon;
+    size_t N0 = 0;
+    for (;;) {
+        size_t k = N0 + 16 < maxN + 1 ? N0 + 16 : maxN + 1;
+        if ((st = ensure_svd(w, gw, k)) != CR_OK) return st;
+        cr__hsvd *s = gw == CR_HORIZON_INFINITE ? &w->sinf : &w->swin;
+        size_t lim = s->k < maxN + 1 ? s->k : maxN + 1;
+        while (N0 < lim && cr__hsvd_value(s, N0) > o->tol * sqrt(hn2)) N0++;
+        if (N0 < lim || lim >= maxN + 1 || s->k >= s->r) break;
+    }
+    if (N0 > maxN) N0 = maxN;
+    /* verify, then walk: down while it still meets tol, else up by
+     * doubling steps and bisect back. */
+    size_t lo_fail = 0, hi_ok = 0;   /* hi_ok == 0: none found yet */
+    int have_lo = 0;
+    if ((st = fit_order(w, N0, &e2)) != CR_OK) return st;
+    if (e2 <= target) {
+        hi_ok = N0;
+        while (hi_ok > 0) {
+            if ((st = fit_order(w, hi_ok - 1, &e2)) != CR_OK) return st;
+            if (e2 > target) { lo_fail = hi_ok - 1; have_lo = 1; break; }
+            hi_ok--;
+        }
+        if (!have_lo) return fit_order(w, hi_ok, &e2);
+    } else {
+        lo_fail = N0;
+        have_lo = 1;
+        size_t step = 1;
+        for (;;) {
+            size_t N = lo_fail + step;
+            if (N > maxN) N = maxN;
+            if (N <= lo_fail) return fit_order(w, maxN, &e2); /* nothing meets tol */
+            if ((st = fit_order(w, N, &e2)) != CR_OK) return st;
+            if (e2 <= target) { hi_ok = N; break; }
+            lo_fail = N;
+            if (N == maxN) return CR_OK; /* best effort: the max_order fit */
+            step *= 2;
+        }
+        while (hi_ok - lo_fail > 1) {
+            size_t mid = lo_fail + (hi_ok - lo_fail) / 2;
+            if ((st = fit_order(w, mid, &e2)) != CR_OK) return st;
+            if (e2 <= target) hi_ok = mid;
+            else lo_fail = mid;
+        }
+    }
+    return fit_order(w, hi_ok, &e2);
+}
+
+static cr_status fit_channel(const double *h, size_t L, const cr_fit_options *o, size_t maxN,
+                             cr__modal *out, cr_fit_record *rec)
+{
+    fit_ws w;
+    memset(&w, 0, sizeof w);
+    w.h = h;
+    w.L = L;
+    w.o = o;
+    cr_status st;
+    size_t cap = o->order > 0 ? o->order : maxN;
+    if (cap == 0) cap = 1;
+    w.work = malloc(L * sizeof *w.work);
+    if (w.work == NULL) return cr__fail(CR_ENOMEM, "fit: out of memory");
+    if ((st = cr__modal_alloc(&w.best, cap)) != CR_OK) goto done;
+    if ((st = cr__modal_alloc(&w.cand, cap)) != CR_OK) goto done;
+    long double n2 = 0;
+    for (size_t k = 0; k < L; k++) n2 += (long double)h[k] * h[k];
+    double hn2 = (double)n2, htail2 = hn2 - h[0] * h[0];
+    if (L == 1 || !(htail2 > 0)) {
+        /* L = 1, or h[k] = 0 for k >= 1 (all-zero kernels included): d only */
+        w.best.n = 0;
+        w.best.d = h[0];
+    } else if (o->order > 0) {
+        double e2;
+        size_t N = o->order < L - 1 ? o->order : L - 1;
+        st = fit_order(&w, N, &e2);
+    } else {
+        st = fit_tol(&w, maxN, hn2);
+    }
+    if (st != CR_OK) goto done;
+    if (out->cap < w.best.n) {
+        st = cr__fail(CR_EINVAL, "fit: internal capacity error");
+        goto done;
+    }
+    modal_copy(out, &w.best);
+    if ((st = cr__modal_errors(out, h, L, rec)) != CR_OK) goto done;
+    size_t Nact = cr__modal_order(out);
+    if (L < 2 || !(htail2 > 0)) {
+        rec->sigma_next = 0;
+        rec->bt_bound = 0;
+    } else {
+        /* the FIR Hankel with >= Nact+1 values for the bounds */
+        if ((st = ensure_svd(&w, CR_HORIZON_INFINITE, Nact + 1)) != CR_OK) goto done;
+        rec->sigma_next = cr__hsvd_value(&w.sinf, Nact);
+        rec->bt_bound = 2.0 * cr__hsvd_tail(&w.sinf, Nact);
+    }
+    rec->order = Nact;
+    rec->length = L;
+done:
+    cr__hsvd_free(&w.sinf);
+    cr__hsvd_free(&w.swin);
+    cr__modal_free(&w.best);
+    cr__modal_free(&w.cand);
+    free(w.work);
+    return st;
+}
+
+CR_API cr_status cr_fit(const double *h, size_t C, size_t L, const cr_fit_options *opt,
+                        cr_model **out)
+{
+    if (out == NULL) return cr__fail(CR_EINVAL, "cr_fit: output model pointer is NULL");
+    *out = NULL;
+    if (h == NULL) return cr__fail(CR_EINVAL, "cr_fit: kernels are NULL");
+    cr_fit_options o;
+    if (opt == NULL) cr_fit_options_default(&o);
+    else o = *opt;
+    if (C == 0 || L == 0)
+        return cr__fail(CR_EINVAL, "cr_fit: empty kernel bank (C = %zu, L = %zu)", C, L);
+    size_t CL;
+    if (!cr__mul_ok(C, L, &CL) || CL > CR_MAX_ELEMS)
+        return cr__fail(CR_EOVERFLOW, "cr_fit: %zu x %zu kernels is absurdly large", C, L);
+    if (o.method != CR_METHOD_AUTO && o.method != CR_METHOD_BT && o.method != CR_METHOD_HNA &&
+        o.method != CR_METHOD_PENCIL)
+        return cr__fail(CR_EINVAL, "cr_fit: unknown method %d", (int)o.method);
+    if (o.horizon != CR_HORIZON_WINDOW && o.horizon != CR_HORIZON_INFINITE)
+        return cr__fail(CR_EINVAL, "cr_fit: unknown horizon %d", (int)o.horizon);
+    if (!(o.margin > 0 && o.margin < 1))
+        return cr__fail(CR_EINVAL, "cr_fit: stability margin %g must be in (0, 1)", o.margin);
+    if (o.order > 0 && o.order >= L)
+        return cr__fail(CR_EINVAL, "cr_fit: order %zu must be below the kernel length %zu%s",
+                        o.order, L, o.order > CR_MAX_ELEMS ? " (negative or absurd order?)" : "");
+    if (o.order == 0 && !(o.tol > 0 && isfinite(o.tol)))
+        return cr__fail(CR_EINVAL, "cr_fit: tolerance %g must be positive and finite", o.tol);
+    if (o.max_order > CR_MAX_ELEMS)
+        return cr__fail(CR_EINVAL, "cr_fit: max_order %zu is absurd", o.max_order);
+    for (size_t i = 0; i < CL; i++)
+        if (!isfinite(h[i]))
+            return cr__fail(CR_ENONFINITE, "cr_fit: kernel %zu has a non-finite value at k = %zu",
+                            i / L, i % L);
+    size_t maxN = o.max_order > 0 ? o.max_order : 256;
+    if (maxN > L - 1) maxN = L - 1;
+    size_t cap = o.order > 0 ? o.order : maxN;
+    if (cap == 0) cap = 1;
+
+    cr__modal *mods = calloc(C, sizeof *mods);
+    cr_fit_record *recs = calloc(C, sizeof *recs);
+    if (mods == NULL || recs == NULL) {
+        free(mods);
+        free(recs);
+        return cr__fail(CR_ENOMEM, "cr_fit: out of memory (%zu channels)", C);
+    }
+    cr_status st = CR_OK;
+    for (size_t c = 0; c < C && st == CR_OK; c++) st = cr__modal_alloc(&mods[c], cap);
+
+    int fail = CR_OK;
+    size_t fail_c = 0;
+    char fail_msg[256] = "";
+    size_t done = 0;
+#ifdef HAVE_OPENBLAS_SET_NUM_THREADS
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+#endif
+    if (st == CR_OK) {
+        int nth = o.nthreads;
+#ifdef _OPENMP
+        if (nth <= 0) nth = omp_get_max_threads();
+        if ((size_t)nth > C) nth = (int)C;
+#else
+        nth = 1;
+#endif
+        #pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
+        for (size_t c = 0; c < C; c++) {
+            int skip;
+            #pragma omp atomic read
+            skip = fail;
+            if (skip != CR_OK) continue;
+            cr_status s = fit_channel(h + c * L, L, &o, maxN, &mods[c], &recs[c]);
+            if (s != CR_OK) {
+                #pragma omp critical(cr_fit_fail)
+                if (fail == CR_OK) {
+                    fail = s;
+                    fail_c = c;
+                    strncpy(fail_msg, cr_error_detail(), sizeof fail_msg - 1);
+                }
+            }
+            size_t dn;
+            #pragma omp atomic capture
+            dn = ++done;
+            int me = 0;
+#ifdef _OPENMP
+            me = omp_get_thread_num();
+#endif
+            if (me == 0 && o.progress != NULL) o.progress(o.progress_ctx, dn, C);
+        }
+    }
+#ifdef HAVE_OPENBLAS_SET_NUM_THREADS
+    openblas_set_num_threads(blas_threads);
+#endif
+    if (st == CR_OK && fail != CR_OK)
+        st = cr__fail((cr_status)fail, "cr_fit: channel %zu: %s", fail_c, fail_msg);
+
+    cr_model *model = NULL;
+    if (st == CR_OK) {
+        size_t M = 0;
+        for (size_t c = 0; c < C; c++)
+            if (mods[c].n > M) M = mods[c].n;
+        st = cr_model_create(&model, C, M);
+        for (size_t c = 0; c < C && st == CR_OK; c++) {
+            st = cr_model_set_channel(model, c, mods[c].n, mods[c].kind, mods[c].pole_re,
+                                      mods[c].pole_im, mods[c].res_re, mods[c].res_im, mods[c].d);
+            if (st == CR_OK) cr_model_set_record(model, c, &recs[c]);
+        }
+        if (st == CR_OK) {
+            cr_model_set_info(model, o.method, o.horizon);
+            if (o.progress != NULL) o.progress(o.progress_ctx, C, C);
+            *out = model;
+        } else {
+            cr_model_destroy(model);
+        }
+    }
+    for (size_t c = 0; c < C; c++) cr__modal_free(&mods[c]);
+    free(mods);
+    free(recs);
+    return st;
+}

@@ -1,0 +1,603 @@
+/* l2 refinement of poles by variable projection (Golub-Pereyra) with
+ * Kaufman's Jacobian and Levenberg-Marquardt steps (MATH.md "Variable
+ * projection").
+ *
+ * Parametrisation (poles stay inside |lambda| <= rho_max = 1 - margin):
+ *   pair  lambda = rho_max tanh(|u|) u / |u|, u = x + iy unconstrained,
+ *   real  lambda = rho_max tanh(b).
+ * (The polar form rho_max s(a) e^{i phi} of MATH.md has a dead end at the
+ * origin: a pole driven towards 0 has a -> -inf and a vanishing gradient,
+ * and never comes back. The radial tanh map is smooth through 0.)
+ * A pair whose angle goes to 0 or pi stays a pair with a tiny imaginary
+ * part: its two columns then span {lambda^n, n lambda^n} (a double real
+ * pole), which is a legitimate order-2 model, so nothing is re-classified.
+ *
+ * Speed: each evaluation forms the design matrix Phi (columns Re/Im
+ * lambda^n or lambda^n), the derivative basis Psi (Re/Im n lambda^(n-1)
+ * or n lambda^(n-1)) and h, and one Gram product
+ * [Phi Psi h]^T [Phi Psi h] by BLAS (dsyrk). The linear coefficients come
+ * from the normal equations plus iterative refinement with residuals
+ * computed explicitly (corrected semi-normal equations), so the residual
+ * and the gradient are as accurate as a QR solve for moderately
+ * conditioned Phi; the Gauss-Newton matrix (Kaufman) is the Schur
+ * complement of the Psi block, which only has to be approximate.
+ *
+ * Infinite horizon: explicit rows k = 1 .. 2L-1 (target zero beyond L)
+ * plus the exact remainder beyond 2L in closed form (tail Gram matrix
+ * added to the normal equations, its analytic gradient added to the
+ * gradient). The Gauss-Newton matrix neglects only the remainder's
+ * curvature, so the fixed point is the exact infinite-horizon optimum.
+ */
+#include "fit_refine.h"
+
+#include <cblas.h>
+#include <complex.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct vp_ws {
+    size_t L, nr, P, nc, M;       /* window length, explicit rows, columns, Gram size, modes */
+    int inf;
+    double rho_max;
+    const unsigned char *kind;    /* mode kinds (fixed) */
+    double *A;                    /* nr x nc: [Phi | Psi | h] column-major */
+    double *G;                    /* nc x nc Gram */
+    double *scale;                /* nc column scales */
+    double *Grem;                 /* P x P remainder Gram (infinite) */
+    double *C11;                  /* P x P Cholesky of scaled Phi block */
+    double *c, *rhs, *r;          /* P, P, nr */
+    double *S;                    /* P x P Schur complement (scaled) */
+    double *W;                    /* P x P */
+    double complex *alpha, *mu;   /* column descriptors */
+    double complex *lam;          /* M poles */
+    double complex *dlam;         /* P: d lambda / d theta_p (of its mode) */
+    double *H, *g;                /* P x P Gauss-Newton matrix, P gradient */
+    double *Mj;                   /* P x P derivative map */
+    double f;                     /* objective: ||r||^2 + tail */
+} vp_ws;
+
+
+/* tanh(s)/s and its derivative, with the series near 0 */
+static inline void tanh_ratio(double sabs, double *q, double *dq)
+{
+    if (sabs < 1e-4) {
+        double s2 = sabs * sabs;
+        *q = 1.0 - s2 / 3.0;
+        *dq = -2.0 * sabs / 3.0;
+    } else {
+        double t = tanh(sabs);
+        *q = t / sabs;
+        *dq = ((1.0 - t * t) * sabs - t) / (sabs * sabs);
+    }
+}
+
+/* theta -> poles; dl (optional) receives d lambda / d theta_p per parameter */
+static void theta_to_poles(const vp_ws *w, const double *th, double complex *lam,
+                           double complex *dl)
+{
+    size_t p = 0;
+    for (size_t j = 0; j < w->M; j++) {
+        if (w->kind[j] == CR_MODE_PAIR) {
+            double x = th[p], y = th[p + 1], sabs = hypot(x, y), q, dq;
+            tanh_ratio(sabs, &q, &dq);
+            double complex u = CMPLX(x, y);
+            lam[j] = w->rho_max * q * u;
+            if (dl) {
+                double ux = sabs > 0 ? x / sabs : 0.0, uy = sabs > 0 ? y / sabs : 0.0;
+                dl[p] = w->rho_max * (q + dq * ux * u);
+                dl[p + 1] = w->rho_max * (I * q + dq * uy * u);
+            }
+            p += 2;
+        } else {
+            double t = tanh(th[p]);
+            lam[j] = w->rho_max * t;
+            if (dl) dl[p] = w->rho_max * (1.0 - t * t);
+            p += 1;
+        }
+    }
+}
+
+static void poles_to_theta(const vp_ws *w, const cr__modal *m, double *th)
+{
+    const double smax = 1.0 - 1e-13;
+    size_t p = 0;
+    for (size_t j = 0; j < w->M; j++) {
+        if (w->kind[j] == CR_MODE_PAIR) {
+            double s = hypot(m->pole_re[j], m->pole_im[j]) / w->rho_max;
+            if (s > smax) s = smax;
+            double a = atanh(s), phi = atan2(m->pole_im[j], m->pole_re[j]);
+            th[p] = a * cos(phi);
+            th[p + 1] = a * sin(phi);
+            p += 2;
+        } else {
+            double s = m->pole_re[j] / w->rho_max;
+            if (s > smax) s = smax;
+            if (s < -smax) s = -smax;
+            th[p] = atanh(s);
+            p += 1;
+        }
+    }
+}
+
+/* Cholesky with a small diagonal lift when the scaled Gram matrix is
+ * numerically singular (nearby poles); refinement recovers accuracy. */
+static int chol_lift(double *C, const double *G, size_t n, size_t ldg)
+{
+    double lift = 0.0;
+    for (int attempt = 0; attempt < 6; attempt++) {
+        for (size_t q = 0; q < n; q++)
+            for (size_t p = 0; p <= q; p++)
+                C[p + q * n] = G[p + q * ldg] + (p == q ? lift : 0.0);
+        if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', (lapack_int)n, C, (lapack_int)n) == 0) return 0;
+        lift = lift == 0.0 ? 1e-14 * (double)n : lift * 100.0;
+    }
+    return -1;
+}
+
+/* Evaluate at poles lam: fills c (unscaled), r, f; with want_jac also
+ * H (Gauss-Newton matrix) and g (gradient of f/2) for parameters th. */
+static int vp_eval(vp_ws *w, const double *th, int want_jac)
+{
+    const size_t nr = w->nr, P = w->P, nc = w->nc, L = w->L;
+    theta_to_poles(w, th, w->lam, w->dlam);
+    /* columns */
+    size_t p = 0;
+    for (size_t j = 0; j < w->M; j++) {
+        double complex l = w->lam[j];
+        if (w->kind[j] == CR_MODE_PAIR) {
+            double *restrict f0 = w->A + p * nr, *restrict f1 = w->A + (p + 1) * nr;
+            double *restrict d0 = w->A + (P + p) * nr, *restrict d1 = w->A + (P + p + 1) * nr;
+            double zr = 1.0, zi = 0.0, pr = 0.0, pi = 0.0, lr = creal(l), li = cimag(l);
+            for (size_t n = 0; n < nr; n++) {
+                f0[n] = zr;
+                f1[n] = zi;
+                d0[n] = (double)n * pr; /* n lambda^(n-1) */
+                d1[n] = (double)n * pi;
+                pr = zr;
+                pi = zi;
+                double t = zr * lr - zi * li;
+                zi = zr * li + zi * lr;
+                zr = t;
+            }
+            w->alpha[p] = 1.0;
+            w->mu[p] = l;
+            w->alpha[p + 1] = -I;
+            w->mu[p + 1] = l;
+            p += 2;
+        } else {
+            double *restrict f0 = w->A + p * nr, *restrict d0 = w->A + (P + p) * nr;
+            double z = 1.0, zp = 0.0, lr = creal(l);
+            for (size_t n = 0; n < nr; n++) {
+                f0[n] = z;
+                d0[n] = (double)n * zp; /* n lambda^(n-1) */
+                zp = z;
+                z *= lr;
+            }
+            w->alpha[p] = 1.0;
+            w->mu[p] = lr;
+            p += 1;
+        }
+    }
+    /* Gram of [Phi Psi h] (upper triangle) */
+    cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, (int)nc, (int)nr, 1.0, w->A, (int)nr,
+                0.0, w->G, (int)nc);
+    if (w->inf) {
+        cr__refine_tail_gram(P, w->alpha, w->mu, nr + 1, w->Grem, P);
+        for (size_t q = 0; q < P; q++)
+            for (size_t i = 0; i <= q; i++) w->G[i + q * nc] += w->Grem[i + q * P];
+    }
+    for (size_t q = 0; q < nc; q++) {
+        double d = w->G[q + q * nc];
+        w->scale[q] = d > 0.0 ? 1.0 / sqrt(d) : 0.0;
+    }
+    for (size_t q = 0; q < nc; q++)
+        for (size_t i = 0; i <= q; i++) w->G[i + q * nc] *= w->scale[i] * w->scale[q];
+    for (size_t q = 0; q < P; q++)
+        if (w->scale[q] == 0.0) w->G[q + q * nc] = 1.0; /* empty column: coefficient 0 */
+    if (chol_lift(w->C11, w->G, P, nc) != 0) return -1;
+    /* c_s = G11^{-1} (Phi_s^T h_s); then refine with explicit residuals */
+    const double hs = w->scale[2 * P];
+    for (size_t i = 0; i < P; i++) w->c[i] = w->G[i + 2 * P * nc];
+    LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'U', (lapack_int)P, 1, w->C11, (lapack_int)P, w->c, (lapack_int)P);
+    /* unscale: c = scale_phi * c_s / hs */
+    for (size_t i = 0; i < P; i++) w->c[i] = hs > 0.0 ? w->c[i] * w->scale[i] / hs : 0.0;
+    const double *hcol = w->A + 2 * P * nr;
+    for (int it = 0; it < 3; it++) {
+        memcpy(w->r, hcol, nr * sizeof *w->r);
+        cblas_dgemv(CblasColMajor, CblasNoTrans, (int)nr, (int)P, -1.0, w->A, (int)nr, w->c, 1,
+                    1.0, w->r, 1);
+        if (it == 2) break;
+        cblas_dgemv(CblasColMajor, CblasTrans, (int)nr, (int)P, 1.0, w->A, (int)nr, w->r, 1, 0.0,
+                    w->rhs, 1);
+        if (w->inf)
+            cblas_dsymv(CblasColMajor, CblasUpper, (int)P, -1.0, w->Grem, (int)P, w->c, 1, 1.0,
+                        w->rhs, 1);
+        for (size_t i = 0; i < P; i++) w->rhs[i] *= w->scale[i];
+        LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'U', (lapack_int)P, 1, w->C11, (lapack_int)P, w->rhs,
+                       (lapack_int)P);
+        for (size_t i = 0; i < P; i++) w->c[i] += w->rhs[i] * w->scale[i];
+    }
+    double f = 0.0;
+    for (size_t n = 0; n < nr; n++) f += w->r[n] * w->r[n];
+    double tail = 0.0;
+    if (w->inf) {
+        double *tmp = w->rhs;
+        cblas_dsymv(CblasColMajor, CblasUpper, (int)P, 1.0, w->Grem, (int)P, w->c, 1, 0.0, tmp, 1);
+        tail = cblas_ddot((int)P, w->c, 1, tmp, 1);
+        if (tail < 0.0) tail = 0.0;
+    }
+    w->f = f + tail;
+    if (!isfinite(w->f)) return -1;
+    (void)L;
+    if (!want_jac) return 0;
+
+    /* Kaufman: J = -P_perp Psi M; J^T J = M^T S M with S the Schur
+     * complement of the Psi block; gradient of f/2 = -M^T Psi^T r exactly
+     * (r is orthogonal to Phi), plus the remainder term. */
+    const double *G12 = w->G + P * nc;  /* rows 0..P-1, cols P..2P-1 (scaled) */
+    for (size_t q = 0; q < P; q++)
+        for (size_t i = 0; i < P; i++) w->W[i + q * P] = G12[i + q * nc];
+    cblas_dtrsm(CblasColMajor, CblasLeft, CblasUpper, CblasTrans, CblasNonUnit, (int)P, (int)P,
+                1.0, w->C11, (int)P, w->W, (int)P);
+    for (size_t q = 0; q < P; q++)
+        for (size_t i = 0; i <= q; i++) w->S[i + q * P] = w->G[(P + i) + (P + q) * nc];
+    cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, (int)P, (int)P, -1.0, w->W, (int)P, 1.0,
+                w->S, (int)P);
+    for (size_t q = 0; q < P; q++) /* unscale S to the Psi columns, fill lower */
+        for (size_t i = 0; i <= q; i++) {
+            double sc = (w->scale[P + i] > 0 && w->scale[P + q] > 0)
+                            ? 1.0 / (w->scale[P + i] * w->scale[P + q]) : 0.0;
+            double v = w->S[i + q * P] * sc;
+            w->S[i + q * P] = v;
+            w->S[q + i * P] = v;
+        }
+    /* psi_r = Psi^T r */
+    double *psir = w->rhs;
+    cblas_dgemv(CblasColMajor, CblasTrans, (int)nr, (int)P, 1.0, w->A + P * nr, (int)nr, w->r, 1,
+                0.0, psir, 1);
+    /* derivative map Mj (rows: Psi columns, cols: parameters), block diag */
+    memset(w->Mj, 0, P * P * sizeof *w->Mj);
+    p = 0;
+    for (size_t j = 0; j < w->M; j++) {
+        if (w->kind[j] == CR_MODE_PAIR) {
+            /* d/dt Re(gamma lambda^n) = Re(kappa psi), kappa = gamma lambda',
+             * psi = n lambda^(n-1), gamma = c_p - i c_{p+1} */
+            double complex gam = CMPLX(w->c[p], -w->c[p + 1]);
+            for (int t = 0; t < 2; t++) {
+                double complex kap = gam * w->dlam[p + t];
+                w->Mj[p + (p + t) * P] = creal(kap);
+                w->Mj[(p + 1) + (p + t) * P] = -cimag(kap);
+            }
+            p += 2;
+        } else {
+            w->Mj[p + p * P] = w->c[p] * creal(w->dlam[p]);
+            p += 1;
+        }
+    }
+    /* H = Mj^T S Mj ; g = -Mj^T psir */
+    double *T = w->W;
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)P, (int)P, (int)P, 1.0, w->S,
+                (int)P, w->Mj, (int)P, 0.0, T, (int)P);
+    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)P, (int)P, (int)P, 1.0, w->Mj,
+                (int)P, T, (int)P, 0.0, w->H, (int)P);
+    cblas_dgemv(CblasColMajor, CblasTrans, (int)P, (int)P, -1.0, w->Mj, (int)P, psir, 1, 0.0,
+                w->g, 1);
+    if (w->inf) {
+        /* remainder E = sum_{i >= nr} (sum_a Re(beta_a lambda_a^i))^2:
+         * dE/dt = Re(lambda'_a g_a),
+         * g_a = beta_a sum_b [beta_b lambda_b S'(lambda_a lambda_b)
+         *                     + conj(beta_b lambda_b) S'(lambda_a conj lambda_b)],
+         * S(mu) = mu^nr / (1 - mu). */
+        const size_t e = nr;
+        p = 0;
+        size_t pa = 0;
+        for (size_t a = 0; a < w->M; a++) {
+            int pa2 = w->kind[a] == CR_MODE_PAIR;
+            double complex la = w->lam[a];
+            double complex ba = pa2 ? CMPLX(w->c[pa], -w->c[pa + 1]) : w->c[pa];
+            double complex ga = 0.0;
+            size_t pb = 0;
+            for (size_t b = 0; b < w->M; b++) {
+                int pb2 = w->kind[b] == CR_MODE_PAIR;
+                double complex lb = w->lam[b];
+                double complex bb = pb2 ? CMPLX(w->c[pb], -w->c[pb + 1]) : w->c[pb];
+                double complex m1 = la * lb, m2 = la * conj(lb);
+                double complex q1 = 1.0, q2 = 1.0, x1 = m1, x2 = m2;
+                for (size_t k = e - 1; k; k >>= 1) { /* mu^(e-1) */
+                    if (k & 1u) { q1 *= x1; q2 *= x2; }
+                    x1 *= x1;
+                    x2 *= x2;
+                }
+                double complex d1 = q1 * ((double)e * (1.0 - m1) + m1) / ((1.0 - m1) * (1.0 - m1));
+                double complex d2 = q2 * ((double)e * (1.0 - m2) + m2) / ((1.0 - m2) * (1.0 - m2));
+                ga += bb * lb * d1 + conj(bb * lb) * d2;
+                pb += pb2 ? 2 : 1;
+            }
+            ga *= ba;
+            /* g is the gradient of f/2: add dE/(2 dt) */
+            w->g[pa] += 0.5 * creal(w->dlam[pa] * ga);
+            if (pa2) w->g[pa + 1] += 0.5 * creal(w->dlam[pa + 1] * ga);
+            pa += pa2 ? 2 : 1;
+        }
+    }
+    return 0;
+}
+
+static void vp_free(vp_ws *w)
+{
+    free(w->A);
+    free(w->G);
+    free(w->scale);
+    free(w->Grem);
+    free(w->C11);
+    free(w->c);
+    free(w->rhs);
+    free(w->r);
+    free(w->S);
+    free(w->W);
+    free(w->alpha);
+    free(w->mu);
+    free(w->lam);
+    free(w->dlam);
+    free(w->H);
+    free(w->g);
+    free(w->Mj);
+}
+
+/* Exact squared error of a modal model for the horizon (direct window sum,
+ * closed-form tail). */
+static double model_err2(const cr__modal *m, const double *h, size_t L, int inf)
+{
+    double e = (m->d - h[0]) * (m->d - h[0]);
+    double *acc = calloc(L, sizeof *acc);
+    if (!acc) return NAN;
+    for (size_t j = 0; j < m->n; j++) {
+        if (m->kind[j] == CR_MODE_PAIR) {
+            double zr = 1.0, zi = 0.0, lr = m->pole_re[j], li = m->pole_im[j];
+            double rr = 2.0 * m->res_re[j], ri = 2.0 * m->res_im[j];
+            for (size_t k = 1; k < L; k++) {
+                acc[k] += rr * zr - ri * zi;
+                double t = zr * lr - zi * li;
+                zi = zr * li + zi * lr;
+                zr = t;
+            }
+        } else {
+            double z = 1.0, l = m->pole_re[j], r = m->res_re[j];
+            for (size_t k = 1; k < L; k++) {
+                acc[k] += r * z;
+                z *= l;
+            }
+        }
+    }
+    for (size_t k = 1; k < L; k++) e += (h[k] - acc[k]) * (h[k] - acc[k]);
+    free(acc);
+    if (inf) e += cr__tail_energy(m, L);
+    return e;
+}
+
+static cr_status modal_clone(const cr__modal *m, cr__modal *c)
+{
+    size_t n = m->n ? m->n : 1;
+    c->cap = n;
+    c->n = m->n;
+    c->d = m->d;
+    c->kind = malloc(n);
+    c->pole_re = malloc(n * sizeof(double));
+    c->pole_im = malloc(n * sizeof(double));
+    c->res_re = malloc(n * sizeof(double));
+    c->res_im = malloc(n * sizeof(double));
+    if (!c->kind || !c->pole_re || !c->pole_im || !c->res_re || !c->res_im) return CR_ENOMEM;
+    memcpy(c->kind, m->kind, m->n);
+    memcpy(c->pole_re, m->pole_re, m->n * sizeof(double));
+    memcpy(c->pole_im, m->pole_im, m->n * sizeof(double));
+    memcpy(c->res_re, m->res_re, m->n * sizeof(double));
+    memcpy(c->res_im, m->res_im, m->n * sizeof(double));
+    return CR_OK;
+}
+static void modal_release(cr__modal *c)
+{
+    free(c->kind);
+    free(c->pole_re);
+    free(c->pole_im);
+    free(c->res_re);
+    free(c->res_im);
+}
+static void modal_assign(cr__modal *dst, const cr__modal *src)
+{
+    dst->n = src->n;
+    dst->d = src->d;
+    memcpy(dst->kind, src->kind, src->n);
+    memcpy(dst->pole_re, src->pole_re, src->n * sizeof(double));
+    memcpy(dst->pole_im, src->pole_im, src->n * sizeof(double));
+    memcpy(dst->res_re, src->res_re, src->n * sizeof(double));
+    memcpy(dst->res_im, src->res_im, src->n * sizeof(double));
+}
+
+/* Maximum LM iterations; the relative-improvement test usually stops
+ * much earlier. Overridable for studies through CONVREC_VARPRO_MAXIT. */
+#define VP_MAXIT 30
+
+cr_status cr__refine_varpro(const double *h, size_t L, cr_horizon horizon,
+                            double margin, cr__modal *m)
+{
+    if (!h) return cr__fail(CR_EINVAL, "varpro: kernel is NULL");
+    if (L == 0) return cr__fail(CR_EINVAL, "varpro: kernel length is 0");
+    if (horizon != CR_HORIZON_WINDOW && horizon != CR_HORIZON_INFINITE)
+        return cr__fail(CR_EINVAL, "varpro: invalid horizon %d", (int)horizon);
+    if (!(margin >= 0.0 && margin < 1.0))
+        return cr__fail(CR_EINVAL, "varpro: margin %g outside [0, 1)", margin);
+    cr_status st = cr__refine_check_modal(m);
+    if (st != CR_OK) return st;
+    for (size_t k = 0; k < L; k++)
+        if (!isfinite(h[k])) return cr__fail(CR_ENONFINITE, "varpro: kernel has NaN/Inf at %zu", k);
+    const int inf = horizon == CR_HORIZON_INFINITE;
+    const double rho_max = margin > 0.0 ? 1.0 - margin : 1.0 - 1e-15;
+    size_t P = cr__refine_ncols(m);
+
+    /* The input's own error: the result must not be worse. An input with
+     * poles outside the margin is not acceptable as the fallback, so its
+     * error counts as infinite. */
+    double e_in = model_err2(m, h, L, inf);
+    for (size_t j = 0; j < m->n; j++)
+        if (hypot(m->pole_re[j], m->kind[j] == CR_MODE_PAIR ? m->pole_im[j] : 0.0) > rho_max)
+            e_in = INFINITY;
+    if (isnan(e_in)) return cr__fail(CR_ENOMEM, "varpro: out of memory");
+    if (P == 0 || L < 3) {
+        cr__modal save;
+        if (modal_clone(m, &save) != CR_OK) {
+            modal_release(&save);
+            return cr__fail(CR_ENOMEM, "varpro: out of memory");
+        }
+        st = cr__residues_ls(h, L, horizon, m);
+        if (st == CR_OK && !(model_err2(m, h, L, inf) <= e_in)) modal_assign(m, &save);
+        if (st != CR_OK && isfinite(e_in)) { modal_assign(m, &save); st = CR_OK; }
+        modal_release(&save);
+        return st;
+    }
+
+    vp_ws w;
+    memset(&w, 0, sizeof w);
+    w.L = L;
+    w.inf = inf;
+    w.nr = inf ? 2 * L - 1 : L - 1;
+    w.P = P;
+    w.nc = 2 * P + 1;
+    w.M = m->n;
+    w.kind = m->kind;
+    w.rho_max = rho_max;
+    size_t nA;
+    if (!cr__mul_ok(w.nr, w.nc, &nA) || nA > CR_MAX_ELEMS)
+        return cr__fail(CR_EOVERFLOW, "varpro: problem too large");
+    w.A = malloc(nA * sizeof *w.A);
+    w.G = malloc(w.nc * w.nc * sizeof *w.G);
+    w.scale = malloc(w.nc * sizeof *w.scale);
+    w.Grem = calloc(P * P, sizeof *w.Grem);
+    w.C11 = malloc(P * P * sizeof *w.C11);
+    w.c = malloc(P * sizeof *w.c);
+    w.rhs = malloc(P * sizeof *w.rhs);
+    w.r = malloc(w.nr * sizeof *w.r);
+    w.S = malloc(P * P * sizeof *w.S);
+    w.W = malloc(P * P * sizeof *w.W);
+    w.alpha = malloc(P * sizeof *w.alpha);
+    w.mu = malloc(P * sizeof *w.mu);
+    w.lam = malloc(w.M * sizeof *w.lam);
+    w.dlam = malloc(P * sizeof *w.dlam);
+    w.H = malloc(P * P * sizeof *w.H);
+    w.g = malloc(P * sizeof *w.g);
+    w.Mj = malloc(P * P * sizeof *w.Mj);
+    double *th = malloc(P * sizeof *th), *th_new = malloc(P * sizeof *th_new);
+    double *Hs = malloc(P * P * sizeof *Hs), *step = malloc(P * sizeof *step);
+    double *gsave = malloc(P * sizeof *gsave), *Hsave = malloc(P * P * sizeof *Hsave);
+    double *dscale = calloc(P, sizeof *dscale);
+    cr__modal best = {0};
+    st = modal_clone(m, &best);
+    if (st != CR_OK || !w.A || !w.G || !w.scale || !w.Grem || !w.C11 || !w.c || !w.rhs || !w.r ||
+        !w.S || !w.W || !w.alpha || !w.mu || !w.lam || !w.dlam || !w.H || !w.g || !w.Mj || !th || !th_new ||
+        !Hs || !step || !gsave || !Hsave || !dscale) {
+        st = cr__fail(CR_ENOMEM, "varpro: out of memory");
+        goto done;
+    }
+    /* explicit rows: h[1..L-1], then zeros (infinite) */
+    memcpy(w.A + 2 * P * w.nr, h + 1, (L - 1) * sizeof *h);
+    for (size_t n = L - 1; n < w.nr; n++) w.A[2 * P * w.nr + n] = 0.0;
+
+    poles_to_theta(&w, m, th);
+    int maxit = VP_MAXIT;
+    const char *env = getenv("CONVREC_VARPRO_MAXIT");
+    if (env) {
+        int v = atoi(env);
+        if (v >= 0 && v < 100000) maxit = v;
+    }
+    double hn2 = h[0] * h[0];
+    for (size_t k = 1; k < L; k++) hn2 += h[k] * h[k];
+    const double ftiny = 1e-30 * (hn2 > 0 ? hn2 : 1.0);
+
+    if (vp_eval(&w, th, 1) != 0) {
+        st = CR_OK; /* cannot even evaluate: keep input (refit residues below) */
+        maxit = 0;
+    }
+    double f = w.f, lm = 1e-3, nu = 2.0;
+    memcpy(gsave, w.g, P * sizeof *gsave);
+    memcpy(Hsave, w.H, P * P * sizeof *Hsave);
+    int rejects = 0;
+    for (int it = 0; it < maxit && f > ftiny; it++) {
+        /* Marquardt scaling with More's running maximum: a direction whose
+         * curvature vanishes (a pair's imaginary part near the real axis)
+         * keeps the damping it had, so it cannot absorb huge steps that
+         * stall every other direction. */
+        double dmax = 0.0;
+        for (size_t i = 0; i < P; i++) {
+            dscale[i] = fmax(dscale[i], Hsave[i + i * P]);
+            dmax = fmax(dmax, dscale[i]);
+        }
+        if (!(dmax > 0.0)) break;
+        for (size_t i = 0; i < P * P; i++) Hs[i] = Hsave[i];
+        for (size_t i = 0; i < P; i++) {
+            double di = fmax(dscale[i], 1e-10 * dmax);
+            Hs[i + i * P] += lm * di;
+            step[i] = -gsave[i];
+        }
+        if (LAPACKE_dposv(LAPACK_COL_MAJOR, 'U', (lapack_int)P, 1, Hs, (lapack_int)P, step,
+                          (lapack_int)P) != 0) {
+            lm *= 10.0;
+            if (++rejects > 12) break;
+            continue;
+        }
+        /* predicted decrease of f/2 by the quadratic model */
+        double pred = 0.0;
+        for (size_t i = 0; i < P; i++) {
+            double hs = 0.0;
+            for (size_t q = 0; q < P; q++) hs += Hsave[i + q * P] * step[q];
+            pred -= step[i] * gsave[i] + 0.5 * step[i] * hs;
+        }
+        for (size_t i = 0; i < P; i++) th_new[i] = th[i] + step[i];
+        int ok = vp_eval(&w, th_new, 1) == 0;
+        double fn = ok ? w.f : INFINITY;
+        if (ok && fn < f) {
+            double rho = pred > 0.0 ? 0.5 * (f - fn) / pred : 1.0;
+            double rel = (f - fn) / f;
+            memcpy(th, th_new, P * sizeof *th);
+            f = fn;
+            memcpy(gsave, w.g, P * sizeof *gsave);
+            memcpy(Hsave, w.H, P * P * sizeof *Hsave);
+            double t = 2.0 * rho - 1.0;
+            lm *= fmax(1.0 / 3.0, 1.0 - t * t * t);
+            nu = 2.0;
+            rejects = 0;
+            if (rel < 1e-9) break; /* converged for l2 purposes */
+        } else {
+            lm *= nu;
+            nu *= 2.0;
+            if (++rejects > 12) break;
+        }
+    }
+    /* final: poles from theta, residues by the robust SVD solve */
+    theta_to_poles(&w, th, w.lam, NULL);
+    for (size_t j = 0; j < w.M; j++) {
+        m->pole_re[j] = creal(w.lam[j]);
+        m->pole_im[j] = m->kind[j] == CR_MODE_PAIR ? cimag(w.lam[j]) : 0.0;
+    }
+    st = cr__residues_ls(h, L, horizon, m);
+    double e_out = st == CR_OK ? model_err2(m, h, L, inf) : INFINITY;
+    if (!(e_out <= e_in)) {
+        if (isfinite(e_in)) {
+            modal_assign(m, &best);
+            st = CR_OK;
+        } else if (st == CR_OK && !isfinite(e_out)) {
+            st = cr__fail(CR_ENOCONV, "varpro: no finite model");
+        }
+    }
+done:
+    vp_free(&w);
+    free(th);
+    free(th_new);
+    free(Hs);
+    free(step);
+    free(gsave);
+    free(Hsave);
+    free(dscale);
+    modal_release(&best);
+    return st;
+}

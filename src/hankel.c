@@ -1,0 +1,472 @@
+/* Hankel singular values and vectors (hankel.c).
+ *
+ * Two matrices of a kernel h (length L), both H[i,j] = h[i+j+1]:
+ *   infinite horizon: zero-padded, i, j < L-1 (the FIR system's Hankel);
+ *   window horizon:   i < p = ceil((L-1)/2), j < q = L - p, no padding.
+ * Small matrices are formed and decomposed by dense LAPACK. Larger ones go
+ * through a randomized subspace iteration (Halko-Martinsson-Tropp with
+ * Rayleigh-Ritz after each power step) whose mat-vecs use the FFT Hankel
+ * operator of the spectral module, so no m x n matrix is ever formed. */
+#include "fit.h"
+
+#include <lapacke.h>
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Up to this rank bound r = min(m, n) the dense SVD is as cheap as the
+ * randomized path for ~17 triplets (bench/bench_fit.c "bench=hsv" lines:
+ * equal near r = 95, randomized 2.4x faster at r = 127 and 8x at 511). */
+#define HK_DENSE_MAX 96
+/* Randomized block = wanted + oversampling. */
+#define HK_OVERSAMPLE 10
+#define HK_MAXIT 40
+
+static volatile int hk_mode = 0;
+void cr__hankel_set_mode(int mode) { hk_mode = mode; }
+
+static void hk_dims(size_t L, cr_horizon which, size_t *m, size_t *n)
+{
+    if (L < 2) { *m = *n = 0; return; }
+    if (which == CR_HORIZON_INFINITE) { *m = *n = L - 1; return; }
+    *m = L / 2;          /* ceil((L-1)/2) */
+    *n = L - *m;
+}
+
+/* ||H||_F^2 = sum_s mult(s) h[s]^2, with mult(s) the number of (i, j) with
+ * i + j + 1 = s. Long double because the tail bound subtracts from it. */
+static double hk_fro2(const double *h, size_t L, size_t m, size_t n)
+{
+    long double acc = 0;
+    for (size_t s = 1; s < L && s <= m + n - 1; s++) {
+        size_t hi = (m - 1 < s - 1) ? m - 1 : s - 1;
+        size_t lo = (s > n) ? s - n : 0;
+        if (hi < lo) continue;
+        acc += (long double)(hi - lo + 1) * h[s] * h[s];
+    }
+    return (double)acc;
+}
+
+void cr__hsvd_free(cr__hsvd *s)
+{
+    if (s == NULL) return;
+    free(s->sigma);
+    free(s->err);
+    free(s->U);
+    free(s->V);
+    memset(s, 0, sizeof *s);
+}
+
+double cr__hsvd_value(const cr__hsvd *s, size_t i)
+{
+    if (i >= s->r) return 0.0;
+    if (i < s->nsigma) return s->sigma[i];
+    if (s->nsigma == 0) return sqrt(s->fro2);
+    return s->sigma[s->nsigma - 1] + s->err[s->nsigma - 1];
+}
+
+double cr__hsvd_tail(const cr__hsvd *s, size_t N)
+{
+    if (N >= s->r) return 0.0;
+    if (s->dense) {
+        double t = 0;
+        for (size_t i = s->nsigma; i-- > N;) t += s->sigma[i];
+        return t;
+    }
+    size_t K = s->nconv;
+    if (K < N) K = N;
+    if (K > s->nsigma) K = s->nsigma;
+    double t = 0;
+    long double sq = 0;
+    for (size_t i = 0; i < K; i++) {
+        sq += (long double)s->sigma[i] * s->sigma[i];
+        if (i >= N) t += s->sigma[i] + s->err[i];
+    }
+    /* Ritz values never exceed the true ones, so fro2 - sq bounds the
+     * remaining energy from above. */
+    double rest = (double)((long double)s->fro2 - sq);
+    if (rest < 0) rest = 0;
+    return t + sqrt((double)(s->r - K) * rest);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The operator: y = H x or H^T x for blocks of columns. */
+typedef struct hk_op {
+    size_t m, n;
+    const double *h;
+    size_t L;
+    double *dense;          /* formed m x n column-major, or NULL */
+    cr_hankel_op *fft;      /* spectral module's FFT operator, or NULL */
+} hk_op;
+
+static double *hk_form(const double *h, size_t L, size_t m, size_t n)
+{
+    size_t mn;
+    if (!cr__mul_ok(m, n, &mn)) return NULL;
+    double *H = malloc((mn ? mn : 1) * sizeof *H);
+    if (H == NULL) return NULL;
+    for (size_t j = 0; j < n; j++)
+        for (size_t i = 0; i < m; i++) {
+            size_t s = i + j + 1;
+            H[i + j * m] = s < L ? h[s] : 0.0;
+        }
+    return H;
+}
+
+static cr_status hk_apply(const hk_op *op, int trans, size_t k,
+                          const double *X, size_t ldx, double *Y, size_t ldy)
+{
+    if (op->dense != NULL) {
+        size_t rows = trans ? op->n : op->m, inner = trans ? op->m : op->n;
+        cblas_dgemm(CblasColMajor, trans ? CblasTrans : CblasNoTrans,
+                    CblasNoTrans, (int)rows, (int)k, (int)inner, 1.0,
+                    op->dense, (int)op->m, X, (int)ldx, 0.0, Y, (int)ldy);
+        return CR_OK;
+    }
+    return trans ? cr_hankel_op_apply_t(op->fft, k, X, ldx, Y, ldy)
+                 : cr_hankel_op_apply(op->fft, k, X, ldx, Y, ldy);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Dense path: form H, all singular values by LAPACK. Square Hankel
+ * matrices are symmetric: an eigen-decomposition (dsyevd) gives sigma =
+ * |lambda|, u = z, v = sign(lambda) z, and is cheaper than dgesdd. */
+typedef struct hk_pair { double a; size_t i; } hk_pair;
+static int hk_cmp_desc(const void *x, const void *y)
+{
+    double a = ((const hk_pair *)x)->a, b = ((const hk_pair *)y)->a;
+    return (a < b) - (a > b);
+}
+
+static cr_status hk_dense(const double *h, size_t L, size_t m, size_t n,
+                          size_t k, int vectors, cr__hsvd *out)
+{
+    size_t r = out->r;
+    cr_status st = CR_OK;
+    double *H = hk_form(h, L, m, n);
+    double *w = malloc(r * sizeof *w);
+    hk_pair *ord = malloc(r * sizeof *ord);
+    double *Us = NULL, *VT = NULL;
+    out->sigma = calloc(r, sizeof *out->sigma);
+    out->err = calloc(r, sizeof *out->err);
+    if (vectors && k > 0) {
+        out->U = malloc(m * k * sizeof *out->U);
+        out->V = malloc(n * k * sizeof *out->V);
+    }
+    if (H == NULL || w == NULL || ord == NULL || out->sigma == NULL ||
+        out->err == NULL || (vectors && k > 0 && (out->U == NULL || out->V == NULL))) {
+        st = cr__fail(CR_ENOMEM, "hankel: out of memory for a %zu x %zu SVD", m, n);
+        goto done;
+    }
+    if (m == n) {
+        lapack_int info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, vectors ? 'V' : 'N',
+                                         'U', (lapack_int)n, H, (lapack_int)n, w);
+        if (info != 0) {
+            st = cr__fail(CR_ELAPACK, "hankel: dsyevd failed (info %d)", (int)info);
+            goto done;
+        }
+        for (size_t i = 0; i < r; i++) { ord[i].a = fabs(w[i]); ord[i].i = i; }
+        qsort(ord, r, sizeof *ord, hk_cmp_desc);
+        for (size_t i = 0; i < r; i++) out->sigma[i] = ord[i].a;
+        if (vectors)
+            for (size_t c = 0; c < k; c++) {
+                const double *z = H + ord[c].i * n;
+                double sg = w[ord[c].i] < 0 ? -1.0 : 1.0;
+                for (size_t i = 0; i < n; i++) {
+                    out->U[i + c * m] = z[i];
+                    out->V[i + c * n] = sg * z[i];
+                }
+            }
+    } else {
+        if (vectors) {
+            Us = malloc(m * r * sizeof *Us);
+            VT = malloc(r * n * sizeof *VT);
+            if (Us == NULL || VT == NULL) {
+                st = cr__fail(CR_ENOMEM, "hankel: out of memory for a %zu x %zu SVD", m, n);
+                goto done;
+            }
+        }
+        double dummy = 0;
+        lapack_int info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, vectors ? 'S' : 'N',
+                                         (lapack_int)m, (lapack_int)n, H, (lapack_int)m,
+                                         out->sigma, vectors ? Us : &dummy, (lapack_int)m,
+                                         vectors ? VT : &dummy, (lapack_int)r);
+        if (info != 0) {
+            st = cr__fail(CR_ELAPACK, "hankel: dgesdd failed (info %d)", (int)info);
+            goto done;
+        }
+        if (vectors)
+            for (size_t c = 0; c < k; c++) {
+                memcpy(out->U + c * m, Us + c * m, m * sizeof *Us);
+                for (size_t i = 0; i < n; i++) out->V[i + c * n] = VT[c + i * r];
+            }
+    }
+    out->nsigma = r;
+    out->nconv = r;
+    out->k = k;
+    out->dense = 1;
+done:
+    free(H); free(w); free(ord); free(Us); free(VT);
+    return st;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Randomized path. */
+static inline uint64_t hk_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Orthonormal basis of the columns of A (rows x b) in place, Householder. */
+static cr_status hk_orth(double *A, size_t rows, size_t b, double *tau)
+{
+    lapack_int info = LAPACKE_dgeqrf(LAPACK_COL_MAJOR, (lapack_int)rows,
+                                     (lapack_int)b, A, (lapack_int)rows, tau);
+    if (info == 0)
+        info = LAPACKE_dorgqr(LAPACK_COL_MAJOR, (lapack_int)rows, (lapack_int)b,
+                              (lapack_int)b, A, (lapack_int)rows, tau);
+    if (info != 0) return cr__fail(CR_ELAPACK, "hankel: QR failed (info %d)", (int)info);
+    return CR_OK;
+}
+
+/* Two-sided subspace iteration. P (n x b) orthonormal; each sweep:
+ *   Y = H P = Ut S Wt^T (thin SVD), Ritz triplets (S, Ut, P Wt),
+ *   Z = H^T Ut, residual r_i = Z_i - s_i (P Wt)_i (H v_i = s_i u_i holds
+ *   exactly), then P = orth(Z).
+ * The augmented-matrix argument gives a singular value of H within
+ * ||r_i|| / sqrt(2) of s_i: that is err_est. */
+static cr_status hk_random(const hk_op *op, size_t k, size_t need, int vectors,
+                           double rtol, double ttol, cr__hsvd *out)
+{
+    size_t m = op->m, n = op->n, r = out->r;
+    size_t b = k + HK_OVERSAMPLE;
+    if (b > r) b = r;
+    cr_status st = CR_OK;
+    size_t nb = n * b, mb = m * b;
+    double *P = malloc(nb * sizeof *P);
+    double *Z = malloc(nb * sizeof *Z);
+    double *V = malloc(nb * sizeof *V);
+    double *Y = malloc(mb * sizeof *Y);
+    double *Ut = malloc(mb * sizeof *Ut);
+    double *S = malloc(b * sizeof *S);
+    double *WT = malloc(b * b * sizeof *WT);
+    double *res = malloc(b * sizeof *res);
+    double *tau = malloc(b * sizeof *tau);
+    if (!P || !Z || !V || !Y || !Ut || !S || !WT || !res || !tau) {
+        st = cr__fail(CR_ENOMEM, "hankel: out of memory (randomized SVD, %zu x %zu, block %zu)",
+                      m, n, b);
+        goto done;
+    }
+    uint64_t seed = 0x5eed0000ULL ^ (uint64_t)m * 0x9e37ULL ^ (uint64_t)n;
+    for (size_t i = 0; i < nb; i += 2) {
+        /* Box-Muller pairs */
+        double u1 = ((double)(hk_next(&seed) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+        double u2 = (double)(hk_next(&seed) >> 11) * (1.0 / 9007199254740992.0);
+        double rad = sqrt(-2.0 * log(u1));
+        P[i] = rad * cos(6.283185307179586 * u2);
+        if (i + 1 < nb) P[i + 1] = rad * sin(6.283185307179586 * u2);
+    }
+    if ((st = hk_orth(P, n, b, tau)) != CR_OK) goto done;
+
+    if (m == n) {
+        /* Square Hankel matrices are symmetric: Rayleigh-Ritz on the
+         * eigenproblem needs one block product per sweep instead of two.
+         * Y = H P, T = P^T Y = Z diag(lambda) Z^T, Ritz vectors V = P Z with
+         * H V = Y Z exactly in exact arithmetic; residual ||Y z - lambda P z||
+         * bounds the distance to an eigenvalue, hence to a singular value
+         * sigma = |lambda| (u = sign(lambda) v). */
+        double *T = WT;
+        hk_pair *ord = malloc(b * sizeof *ord);
+        double *ZZ = malloc(b * b * sizeof *ZZ);
+        if (!ord || !ZZ) {
+            free(ord); free(ZZ);
+            st = cr__fail(CR_ENOMEM, "hankel: out of memory");
+            goto done;
+        }
+        for (int it = 0;; it++) {
+            if ((st = hk_apply(op, 0, b, P, n, Y, m)) != CR_OK) break;
+            cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)b, (int)b, (int)n, 1.0,
+                        P, (int)n, Y, (int)n, 0.0, T, (int)b);
+            for (size_t j = 0; j < b; j++)
+                for (size_t i = j + 1; i < b; i++) {
+                    double a = 0.5 * (T[i + j * b] + T[j + i * b]);
+                    T[i + j * b] = T[j + i * b] = a;
+                }
+            lapack_int info = LAPACKE_dsyev(LAPACK_COL_MAJOR, 'V', 'U', (lapack_int)b, T,
+                                            (lapack_int)b, S);
+            if (info != 0) {
+                st = cr__fail(CR_ELAPACK, "hankel: dsyev failed (info %d)", (int)info);
+                break;
+            }
+            for (size_t i = 0; i < b; i++) { ord[i].a = fabs(S[i]); ord[i].i = i; }
+            qsort(ord, b, sizeof *ord, hk_cmp_desc);
+            for (size_t c = 0; c < b; c++) memcpy(ZZ + c * b, T + ord[c].i * b, b * sizeof *ZZ);
+            /* V = P ZZ, Z(=W) = Y ZZ */
+            cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)b, (int)b, 1.0,
+                        P, (int)n, ZZ, (int)b, 0.0, V, (int)n);
+            cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)b, (int)b, 1.0,
+                        Y, (int)n, ZZ, (int)b, 0.0, Z, (int)n);
+            double worst = 0;
+            for (size_t c = 0; c < b; c++) {
+                double lam = S[ord[c].i], acc = 0;
+                const double *wc = Z + c * n, *vc = V + c * n;
+                #pragma omp simd reduction(+:acc)
+                for (size_t i = 0; i < n; i++) {
+                    double d = wc[i] - lam * vc[i];
+                    acc += d * d;
+                }
+                res[c] = sqrt(acc);
+                if (c < need && res[c] > worst) worst = res[c];
+            }
+            double top = ord[0].a, thr = fmax(rtol * top, ttol * ord[need - 1].a);
+            if (worst <= thr || it + 1 >= HK_MAXIT) {
+                /* U = sign(lambda) V */
+                for (size_t c = 0; c < b; c++) {
+                    double sg = S[ord[c].i] < 0 ? -1.0 : 1.0;
+                    for (size_t i = 0; i < n; i++) Ut[i + c * n] = sg * V[i + c * n];
+                }
+                for (size_t c = 0; c < b; c++) ord[c].a = fabs(S[ord[c].i]);
+                for (size_t c = 0; c < b; c++) S[c] = ord[c].a;
+                break;
+            }
+            memcpy(P, Z, nb * sizeof *P);
+            if ((st = hk_orth(P, n, b, tau)) != CR_OK) break;
+        }
+        free(ord);
+        free(ZZ);
+        if (st != CR_OK) goto done;
+    } else for (int it = 0;; it++) {
+        if ((st = hk_apply(op, 0, b, P, n, Y, m)) != CR_OK) goto done;
+        double dummy = 0;
+        lapack_int info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'S', (lapack_int)m, (lapack_int)b,
+                                         Y, (lapack_int)m, S, Ut, (lapack_int)m, WT,
+                                         (lapack_int)b);
+        (void)dummy;
+        if (info != 0) {
+            st = cr__fail(CR_ELAPACK, "hankel: dgesdd failed (info %d)", (int)info);
+            goto done;
+        }
+        /* V = P Wt = P WT^T */
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)n, (int)b, (int)b, 1.0,
+                    P, (int)n, WT, (int)b, 0.0, V, (int)n);
+        if ((st = hk_apply(op, 1, b, Ut, m, Z, n)) != CR_OK) goto done;
+        double worst = 0;
+        for (size_t c = 0; c < b; c++) {
+            const double *zc = Z + c * n, *vc = V + c * n;
+            double s = S[c], acc = 0;
+            #pragma omp simd reduction(+:acc)
+            for (size_t i = 0; i < n; i++) {
+                double d = zc[i] - s * vc[i];
+                acc += d * d;
+            }
+            res[c] = sqrt(acc * 0.5);
+            if (c < need && res[c] > worst) worst = res[c];
+        }
+        double thr = fmax(rtol * S[0], ttol * S[need - 1]);
+        if (worst <= thr || it + 1 >= HK_MAXIT) break;
+        memcpy(P, Z, nb * sizeof *P);
+        if ((st = hk_orth(P, n, b, tau)) != CR_OK) goto done;
+    }
+
+    out->sigma = malloc(b * sizeof *out->sigma);
+    out->err = malloc(b * sizeof *out->err);
+    if (!out->sigma || !out->err) {
+        st = cr__fail(CR_ENOMEM, "hankel: out of memory");
+        goto done;
+    }
+    memcpy(out->sigma, S, b * sizeof *S);
+    memcpy(out->err, res, b * sizeof *res);
+    out->nsigma = b;
+    out->nconv = 0;
+    double thr = fmax(rtol * S[0], ttol * S[need - 1]);
+    while (out->nconv < b && res[out->nconv] <= thr) out->nconv++;
+    out->k = k;
+    if (vectors && k > 0) {
+        /* Ut and V are m x b and n x b: keep the first k columns. */
+        out->U = Ut; Ut = NULL;
+        out->V = V; V = NULL;
+    }
+done:
+    free(P); free(Z); free(V); free(Y); free(Ut); free(S); free(WT); free(res); free(tau);
+    return st;
+}
+
+/* ---------------------------------------------------------------------- */
+cr_status cr__hankel_svd(const double *h, size_t L, cr_horizon which,
+                         size_t k, size_t need, int vectors, double rtol,
+                         double ttol, cr__hsvd *out)
+{
+    if (out == NULL) return cr__fail(CR_EINVAL, "hankel: output is NULL");
+    memset(out, 0, sizeof *out);
+    if (h == NULL) return cr__fail(CR_EINVAL, "hankel: kernel is NULL");
+    if (L == 0) return cr__fail(CR_EINVAL, "hankel: kernel length is 0");
+    if (which != CR_HORIZON_WINDOW && which != CR_HORIZON_INFINITE)
+        return cr__fail(CR_EINVAL, "hankel: unknown horizon %d", (int)which);
+    if (L > CR_MAX_ELEMS) return cr__fail(CR_EOVERFLOW, "hankel: kernel length %zu is absurd", L);
+    size_t m, n;
+    hk_dims(L, which, &m, &n);
+    out->m = m; out->n = n;
+    out->r = m < n ? m : n;
+    if (k > out->r) k = out->r;
+    if (k == 0 && out->r > 0) k = 1;
+    if (need == 0 || need > k) need = k;
+    if (!(rtol > 0)) rtol = 1e-12;
+    if (out->r == 0) { out->dense = 1; return CR_OK; }
+    out->fro2 = hk_fro2(h, L, m, n);
+
+    int dense = out->r <= HK_DENSE_MAX || k + HK_OVERSAMPLE >= out->r / 2;
+    if (hk_mode == 1) dense = 1;
+    if (hk_mode == 2 && k + HK_OVERSAMPLE <= out->r) dense = 0;
+    cr_status st;
+    if (dense) {
+        size_t mn;
+        if (!cr__mul_ok(m, n, &mn) || mn > ((size_t)1 << 27))
+            return cr__fail(CR_EUNSUPPORTED,
+                            "hankel: %zu leading values of a %zu x %zu Hankel matrix need a "
+                            "dense SVD that is too large; ask for fewer", k, m, n);
+        st = hk_dense(h, L, m, n, k, vectors, out);
+    } else {
+        /* ~8 blocks of max(m, n) x (k + oversampling) doubles */
+        size_t blk, bytes;
+        if (!cr__mul_ok(k + HK_OVERSAMPLE, m > n ? m : n, &blk) || !cr__mul_ok(blk, 64, &bytes) ||
+            bytes > ((size_t)1 << 32))
+            return cr__fail(CR_EUNSUPPORTED,
+                            "hankel: %zu leading values of a %zu x %zu Hankel matrix need more "
+                            "than 4 GiB of work space; ask for fewer", k, m, n);
+        hk_op op = { m, n, h, L, NULL, NULL };
+        st = cr_hankel_op_create(&op.fft, h, L, m, n);
+        if (st == CR_OK) st = hk_random(&op, k, need, vectors, rtol, ttol > 0 ? ttol : 0.0, out);
+        cr_hankel_op_destroy(op.fft);
+    }
+    if (st != CR_OK) cr__hsvd_free(out);
+    return st;
+}
+
+CR_API cr_status cr_hsv(const double *h, size_t L, cr_horizon horizon,
+                        size_t k, double *sigma, size_t *k_out, double *err_est)
+{
+    if (k_out) *k_out = 0;
+    if (h == NULL || sigma == NULL)
+        return cr__fail(CR_EINVAL, "cr_hsv: %s is NULL", h == NULL ? "kernel" : "sigma");
+    if (L == 0) return cr__fail(CR_EINVAL, "cr_hsv: kernel length is 0");
+    if (k == 0) return cr__fail(CR_EINVAL, "cr_hsv: k is 0");
+    if (L > CR_MAX_ELEMS) return cr__fail(CR_EOVERFLOW, "cr_hsv: kernel length %zu is absurd", L);
+    for (size_t i = 0; i < L; i++)
+        if (!isfinite(h[i]))
+            return cr__fail(CR_ENONFINITE, "cr_hsv: kernel value h[%zu] is not finite", i);
+    cr__hsvd s;
+    cr_status st = cr__hankel_svd(h, L, horizon, k, k, 0, 1e-13, 0.0, &s);
+    if (st != CR_OK) return st;
+    size_t kk = k < s.r ? k : s.r;
+    for (size_t i = 0; i < kk; i++) {
+        sigma[i] = s.sigma[i];
+        if (err_est) err_est[i] = s.err[i];
+    }
+    if (k_out) *k_out = kk;
+    cr__hsvd_free(&s);
+    return CR_OK;
+}

@@ -1,0 +1,654 @@
+/* The .safetensors model file (docs/FORMAT.md): 8-byte little-endian header
+ * length N, N bytes of JSON (cJSON) padded with spaces, raw little-endian
+ * tensors. Saving is atomic; loading validates every field. */
+#include "internal.h"
+#include "model.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FORMAT_NAME "convrec-modal"
+#define FORMAT_VERSION "1"
+/* The safetensors reference implementation refuses headers above 100 MB. */
+#define MAX_HEADER ((uint64_t)100 * 1000 * 1000)
+
+enum { DT_F64, DT_I64, DT_U8 };
+static const char *const dt_name[] = {"F64", "I64", "U8"};
+static const size_t dt_size[] = {8, 8, 1};
+
+/* Per-channel record fields, in file order. */
+static const char *const rec_f64[] = {"err_window", "err_infinite", "err_hinf",
+                                      "h_norm",     "sigma_next",   "bt_bound"};
+#define N_REC_F64 6
+
+/* Tensors of a model file, in file order (8-byte types first so every
+ * tensor is aligned when the data starts at a multiple of 8). */
+enum {
+    T_POLES, T_RESIDUES, T_D, T_REC0, /* T_REC0 .. T_REC0 + 5: rec_f64 */
+    T_ORDERS = T_REC0 + N_REC_F64, T_LENGTH, T_KINDS, N_TENSORS
+};
+
+static const char *tensor_name(int t)
+{
+    switch (t) {
+    case T_POLES: return "poles";
+    case T_RESIDUES: return "residues";
+    case T_D: return "d";
+    case T_ORDERS: return "orders";
+    case T_LENGTH: return "length";
+    case T_KINDS: return "kinds";
+    default: return rec_f64[t - T_REC0];
+    }
+}
+
+static int tensor_dtype(int t)
+{
+    if (t == T_KINDS) return DT_U8;
+    if (t == T_ORDERS || t == T_LENGTH) return DT_I64;
+    return DT_F64;
+}
+
+/* Expected shape of tensor t for C channels and M modes; returns ndim. */
+static int tensor_shape(int t, size_t C, size_t M, size_t shape[3])
+{
+    shape[0] = C;
+    shape[1] = shape[2] = 1;
+    if (t == T_POLES || t == T_RESIDUES) {
+        shape[1] = M;
+        shape[2] = 2;
+        return 3;
+    }
+    if (t == T_KINDS) {
+        shape[1] = M;
+        return 2;
+    }
+    return 1;
+}
+
+static const char *method_name(cr_method m)
+{
+    switch (m) {
+    case CR_METHOD_AUTO: return "auto";
+    case CR_METHOD_BT: return "bt";
+    case CR_METHOD_HNA: return "hna";
+    case CR_METHOD_PENCIL: return "pencil";
+    case CR_METHOD_NONE: return "none";
+    }
+    return "none";
+}
+
+static void put_le64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static void put_f64(unsigned char *p, double x)
+{
+    uint64_t u;
+    memcpy(&u, &x, 8);
+    put_le64(p, u);
+}
+
+static double get_f64(const unsigned char *p)
+{
+    uint64_t u = get_le64(p);
+    double x;
+    memcpy(&x, &u, 8);
+    return x;
+}
+
+/* ---------------------------------------------------------------------
+ * Save
+ * --------------------------------------------------------------------- */
+
+static int write_all(int fd, const unsigned char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Writes buf to path atomically: a temporary file in the same folder, fsync,
+ * rename. Nothing is left behind on failure. Shared with export.c. */
+cr_status cr__write_atomic(const char *path, const void *buf, size_t n)
+{
+    size_t pl = strlen(path);
+    char *tmp = malloc(pl + 16);
+    if (!tmp) return cr__fail(CR_ENOMEM, "%s: out of memory", path);
+    memcpy(tmp, path, pl);
+    memcpy(tmp + pl, ".tmp.XXXXXX", 12);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        int e = errno;
+        free(tmp);
+        return cr__fail(CR_EIO, "%s: cannot create a temporary file in its folder: %s", path,
+                        strerror(e));
+    }
+    /* mkstemp creates 0600; a model or source file is ordinary data. */
+    (void)fchmod(fd, 0644);
+    int e = 0;
+    if (write_all(fd, buf, n) != 0 || fsync(fd) != 0) e = errno ? errno : EIO;
+    if (close(fd) != 0 && !e) e = errno;
+    if (!e && rename(tmp, path) != 0) e = errno;
+    if (e) {
+        unlink(tmp);
+        free(tmp);
+        return cr__fail(CR_EIO, "%s: write failed: %s", path, strerror(e));
+    }
+    free(tmp);
+    /* Make the rename durable; failure here does not undo the write. */
+    char *dir = strdup(path);
+    if (dir) {
+        char *sl = strrchr(dir, '/');
+        const char *dn = ".";
+        if (sl == dir) dn = "/";
+        else if (sl) {
+            *sl = '\0';
+            dn = dir;
+        }
+        int dfd = open(dn, O_RDONLY);
+        if (dfd >= 0) {
+            (void)fsync(dfd);
+            close(dfd);
+        }
+        free(dir);
+    }
+    return CR_OK;
+}
+
+static int add_str(cJSON *o, const char *k, const char *v)
+{
+    return cJSON_AddStringToObject(o, k, v) != NULL;
+}
+
+cr_status cr_model_save(const cr_model *m, const char *path)
+{
+    if (!m || !path) return cr__fail(CR_EINVAL, "cr_model_save: NULL argument");
+    if (!*path) return cr__fail(CR_EINVAL, "cr_model_save: empty path");
+    const size_t C = m->C, M = m->M;
+    size_t off[N_TENSORS + 1], total = 0;
+    for (int t = 0; t < N_TENSORS; t++) {
+        size_t shape[3], nb = dt_size[tensor_dtype(t)];
+        int nd = tensor_shape(t, C, M, shape);
+        for (int i = 0; i < nd; i++) nb *= shape[i]; /* bounded by create */
+        off[t] = total;
+        total += nb;
+    }
+    off[N_TENSORS] = total;
+
+    cJSON *root = cJSON_CreateObject();
+    cJSON *meta = root ? cJSON_AddObjectToObject(root, "__metadata__") : NULL;
+    char buf[64];
+    int ok = meta != NULL;
+    ok = ok && add_str(meta, "format", FORMAT_NAME);
+    ok = ok && add_str(meta, "format_version", FORMAT_VERSION);
+    ok = ok && add_str(meta, "method", method_name(m->method));
+    ok = ok && add_str(meta, "horizon",
+                       m->horizon == CR_HORIZON_INFINITE ? "infinite" : "window");
+    snprintf(buf, sizeof buf, "%zu", C);
+    ok = ok && add_str(meta, "channels", buf);
+    snprintf(buf, sizeof buf, "%zu", M);
+    ok = ok && add_str(meta, "max_modes", buf);
+    ok = ok && add_str(meta, "convrec_version", cr_version());
+    for (int t = 0; ok && t < N_TENSORS; t++) {
+        cJSON *e = cJSON_AddObjectToObject(root, tensor_name(t));
+        size_t shape[3];
+        int nd = tensor_shape(t, C, M, shape);
+        double sh[3] = {(double)shape[0], (double)shape[1], (double)shape[2]};
+        double of[2] = {(double)off[t], (double)off[t + 1]};
+        ok = e && add_str(e, "dtype", dt_name[tensor_dtype(t)]);
+        cJSON *a = ok ? cJSON_CreateDoubleArray(sh, nd) : NULL;
+        ok = a && cJSON_AddItemToObject(e, "shape", a);
+        cJSON *b = ok ? cJSON_CreateDoubleArray(of, 2) : NULL;
+        ok = b && cJSON_AddItemToObject(e, "data_offsets", b);
+    }
+    char *js = ok ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    if (!js) return cr__fail(CR_ENOMEM, "%s: out of memory building the header", path);
+    size_t jl = strlen(js), hl = (jl + 7) / 8 * 8;
+    unsigned char *file = malloc(8 + hl + total);
+    if (!file) {
+        cJSON_free(js);
+        return cr__fail(CR_ENOMEM, "%s: out of memory (%zu bytes)", path, 8 + hl + total);
+    }
+    put_le64(file, hl);
+    memcpy(file + 8, js, jl);
+    memset(file + 8 + jl, ' ', hl - jl);
+    cJSON_free(js);
+
+    unsigned char *data = file + 8 + hl;
+    for (size_t i = 0; i < C * M; i++) {
+        put_f64(data + off[T_POLES] + 16 * i, m->pole_re[i]);
+        put_f64(data + off[T_POLES] + 16 * i + 8, m->pole_im[i]);
+        put_f64(data + off[T_RESIDUES] + 16 * i, m->res_re[i]);
+        put_f64(data + off[T_RESIDUES] + 16 * i + 8, m->res_im[i]);
+        data[off[T_KINDS] + i] = m->kind[i];
+    }
+    for (size_t c = 0; c < C; c++) {
+        const cr_fit_record *r = &m->record[c];
+        double rv[N_REC_F64] = {r->err_window, r->err_infinite, r->err_hinf,
+                                r->h_norm,     r->sigma_next,   r->bt_bound};
+        put_f64(data + off[T_D] + 8 * c, m->d[c]);
+        for (int k = 0; k < N_REC_F64; k++) put_f64(data + off[T_REC0 + k] + 8 * c, rv[k]);
+        put_le64(data + off[T_ORDERS] + 8 * c, (uint64_t)cr_model_order(m, c));
+        put_le64(data + off[T_LENGTH] + 8 * c, (uint64_t)r->length);
+    }
+    cr_status s = cr__write_atomic(path, file, 8 + hl + total);
+    free(file);
+    return s;
+}
+
+/* ---------------------------------------------------------------------
+ * Load
+ * --------------------------------------------------------------------- */
+
+/* A JSON number that is an exact non-negative integer <= 2^53. */
+static int json_uint(const cJSON *x, uint64_t *out)
+{
+    if (!cJSON_IsNumber(x)) return 0;
+    double v = x->valuedouble;
+    if (!(v >= 0.0) || v > 9007199254740992.0 || v != floor(v)) return 0;
+    *out = (uint64_t)v;
+    return 1;
+}
+
+static int parse_size(const char *s, size_t *out)
+{
+    if (!s || !*s || strlen(s) > 15) return 0;
+    size_t v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9') return 0;
+        v = v * 10 + (size_t)(*p - '0');
+    }
+    *out = v;
+    return 1;
+}
+
+typedef struct tinfo {
+    int present;
+    int nd;
+    uint64_t shape[8];
+    uint64_t begin, end;
+} tinfo;
+
+static cr_status read_file(const char *path, unsigned char **buf, size_t *len)
+{
+    *buf = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return cr__fail(CR_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return cr__fail(CR_EIO, "%s: not a regular file", path);
+    }
+    size_t n = (size_t)st.st_size;
+    unsigned char *b = malloc(n ? n : 1);
+    if (!b) {
+        fclose(f);
+        return cr__fail(CR_ENOMEM, "%s: out of memory (%zu bytes)", path, n);
+    }
+    if (fread(b, 1, n, f) != n) {
+        fclose(f);
+        free(b);
+        return cr__fail(CR_EIO, "%s: read error", path);
+    }
+    fclose(f);
+    *buf = b;
+    *len = n;
+    return CR_OK;
+}
+
+static int cmp_begin(const void *a, const void *b)
+{
+    const tinfo *x = *(const tinfo *const *)a, *y = *(const tinfo *const *)b;
+    return x->begin < y->begin ? -1 : x->begin > y->begin ? 1 : (x->end > y->end) - (x->end < y->end);
+}
+
+/* Parses and checks the header; fills ti, C, M, method, horizon. */
+static cr_status parse_header(const char *path, const cJSON *root, tinfo *ti, size_t *Cp,
+                              size_t *Mp, cr_method *method, cr_horizon *horizon)
+{
+    if (!cJSON_IsObject(root))
+        return cr__fail(CR_EFORMAT, "%s: header is not a JSON object", path);
+    const cJSON *meta = NULL;
+    for (const cJSON *it = root->child; it; it = it->next) {
+        const char *k = it->string;
+        if (!k) return cr__fail(CR_EFORMAT, "%s: header entry without a name", path);
+        for (const cJSON *jt = it->next; jt; jt = jt->next)
+            if (jt->string && strcmp(jt->string, k) == 0)
+                return cr__fail(CR_EFORMAT, "%s: header: duplicated entry '%s'", path, k);
+        if (strcmp(k, "__metadata__") == 0) {
+            meta = it;
+            continue;
+        }
+        int t = 0;
+        while (t < N_TENSORS && strcmp(tensor_name(t), k) != 0) t++;
+        if (t == N_TENSORS)
+            return cr__fail(CR_EFORMAT, "%s: header: unexpected tensor '%s'", path, k);
+        if (!cJSON_IsObject(it))
+            return cr__fail(CR_EFORMAT, "%s: tensor '%s': entry is not an object", path, k);
+        const cJSON *dt = NULL, *sh = NULL, *of = NULL;
+        for (const cJSON *f = it->child; f; f = f->next) {
+            const char *fk = f->string ? f->string : "";
+            const cJSON **slot = strcmp(fk, "dtype") == 0          ? &dt
+                                 : strcmp(fk, "shape") == 0        ? &sh
+                                 : strcmp(fk, "data_offsets") == 0 ? &of
+                                                                   : NULL;
+            if (!slot)
+                return cr__fail(CR_EFORMAT, "%s: tensor '%s': unexpected key '%s'", path, k, fk);
+            if (*slot)
+                return cr__fail(CR_EFORMAT, "%s: tensor '%s': duplicated key '%s'", path, k, fk);
+            *slot = f;
+        }
+        if (!dt || !sh || !of)
+            return cr__fail(CR_EFORMAT, "%s: tensor '%s': missing '%s'", path, k,
+                            !dt ? "dtype" : !sh ? "shape" : "data_offsets");
+        if (!cJSON_IsString(dt) || strcmp(dt->valuestring, dt_name[tensor_dtype(t)]) != 0)
+            return cr__fail(CR_EDTYPE, "%s: tensor '%s': dtype %s, expected %s", path, k,
+                            cJSON_IsString(dt) ? dt->valuestring : "(not a string)",
+                            dt_name[tensor_dtype(t)]);
+        int nd = cJSON_IsArray(sh) ? cJSON_GetArraySize(sh) : -1;
+        if (nd < 0 || nd > 8)
+            return cr__fail(CR_ESHAPE, "%s: tensor '%s': shape is not an array of at most 8 sizes",
+                            path, k);
+        ti[t].nd = nd;
+        int i = 0;
+        for (const cJSON *x = sh->child; x; x = x->next, i++)
+            if (!json_uint(x, &ti[t].shape[i]))
+                return cr__fail(CR_ESHAPE, "%s: tensor '%s': shape entry %d is not a size", path,
+                                k, i);
+        if (!cJSON_IsArray(of) || cJSON_GetArraySize(of) != 2 ||
+            !json_uint(of->child, &ti[t].begin) || !json_uint(of->child->next, &ti[t].end))
+            return cr__fail(CR_EFORMAT, "%s: tensor '%s': data_offsets is not [begin, end]", path,
+                            k);
+        ti[t].present = 1;
+    }
+    for (int t = 0; t < N_TENSORS; t++)
+        if (!ti[t].present)
+            return cr__fail(CR_EFORMAT, "%s: header: missing tensor '%s'", path, tensor_name(t));
+    if (!meta || !cJSON_IsObject(meta))
+        return cr__fail(CR_EFORMAT, "%s: header: missing or invalid __metadata__", path);
+    const char *fmt = NULL, *ver = NULL, *meth = NULL, *hor = NULL, *ch = NULL, *mm = NULL;
+    for (const cJSON *it = meta->child; it; it = it->next) {
+        if (!cJSON_IsString(it))
+            return cr__fail(CR_EFORMAT, "%s: __metadata__['%s'] is not a string", path,
+                            it->string ? it->string : "");
+        const char *k = it->string, *v = it->valuestring;
+        if (strcmp(k, "format") == 0) fmt = v;
+        else if (strcmp(k, "format_version") == 0) ver = v;
+        else if (strcmp(k, "method") == 0) meth = v;
+        else if (strcmp(k, "horizon") == 0) hor = v;
+        else if (strcmp(k, "channels") == 0) ch = v;
+        else if (strcmp(k, "max_modes") == 0) mm = v;
+        /* other keys (convrec_version, user notes) are informative */
+    }
+    if (!fmt || strcmp(fmt, FORMAT_NAME) != 0)
+        return cr__fail(CR_EFORMAT, "%s: __metadata__ format is '%s', expected '" FORMAT_NAME "'",
+                        path, fmt ? fmt : "(missing)");
+    if (!ver || strcmp(ver, FORMAT_VERSION) != 0)
+        return cr__fail(CR_EUNSUPPORTED,
+                        "%s: format_version '%s' is not supported (this build reads '" FORMAT_VERSION
+                        "')",
+                        path, ver ? ver : "(missing)");
+    *method = CR_METHOD_NONE;
+    if (meth) {
+        cr_method ms[] = {CR_METHOD_AUTO, CR_METHOD_BT, CR_METHOD_HNA, CR_METHOD_PENCIL,
+                          CR_METHOD_NONE};
+        int found = 0;
+        for (int i = 0; i < 5; i++)
+            if (strcmp(meth, method_name(ms[i])) == 0) {
+                *method = ms[i];
+                found = 1;
+            }
+        if (!found) return cr__fail(CR_EFORMAT, "%s: unknown method '%s'", path, meth);
+    }
+    *horizon = CR_HORIZON_WINDOW;
+    if (hor) {
+        if (strcmp(hor, "infinite") == 0) *horizon = CR_HORIZON_INFINITE;
+        else if (strcmp(hor, "window") != 0)
+            return cr__fail(CR_EFORMAT, "%s: unknown horizon '%s'", path, hor);
+    }
+    size_t C, M;
+    if (!ch || !parse_size(ch, &C) || !mm || !parse_size(mm, &M))
+        return cr__fail(CR_EFORMAT, "%s: __metadata__ channels/max_modes missing or not integers",
+                        path);
+    if (C == 0) return cr__fail(CR_EFORMAT, "%s: zero channels", path);
+    size_t CM;
+    if (!cr__mul_ok(C, M, &CM) || CM > CR_MAX_ELEMS)
+        return cr__fail(CR_EOVERFLOW, "%s: %zu channels x %zu modes is absurdly large", path, C,
+                        M);
+    for (int t = 0; t < N_TENSORS; t++) {
+        size_t shape[3];
+        int nd = tensor_shape(t, C, M, shape);
+        int bad = ti[t].nd != nd;
+        for (int i = 0; !bad && i < nd; i++) bad = ti[t].shape[i] != shape[i];
+        if (bad) {
+            char got[128] = "(", want[64] = "(";
+            for (int i = 0; i < ti[t].nd; i++)
+                snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu", i ? ", " : "",
+                         (unsigned long long)ti[t].shape[i]);
+            for (int i = 0; i < nd; i++)
+                snprintf(want + strlen(want), sizeof want - strlen(want), "%s%zu", i ? ", " : "",
+                         shape[i]);
+            strcat(got, ")");
+            strcat(want, ")");
+            return cr__fail(CR_ESHAPE, "%s: tensor '%s': shape %s, expected %s", path,
+                            tensor_name(t), got, want);
+        }
+    }
+    *Cp = C;
+    *Mp = M;
+    return CR_OK;
+}
+
+/* Offsets: each tensor's byte range matches its size, and the ranges tile
+ * the data section exactly (as the safetensors reader requires). */
+static cr_status check_offsets(const char *path, tinfo *ti, size_t C, size_t M, uint64_t dlen)
+{
+    const tinfo *ord[N_TENSORS];
+    for (int t = 0; t < N_TENSORS; t++) {
+        size_t shape[3], nb = dt_size[tensor_dtype(t)];
+        int nd = tensor_shape(t, C, M, shape);
+        for (int i = 0; i < nd; i++) nb *= shape[i];
+        if (ti[t].end < ti[t].begin || ti[t].end - ti[t].begin != nb)
+            return cr__fail(CR_EFORMAT,
+                            "%s: tensor '%s': data_offsets [%llu, %llu] do not span its %zu bytes",
+                            path, tensor_name(t), (unsigned long long)ti[t].begin,
+                            (unsigned long long)ti[t].end, nb);
+        ord[t] = &ti[t];
+    }
+    qsort(ord, N_TENSORS, sizeof ord[0], cmp_begin);
+    uint64_t pos = 0;
+    for (int i = 0; i < N_TENSORS; i++) {
+        if (ord[i]->begin != pos)
+            return cr__fail(CR_EFORMAT,
+                            "%s: data_offsets %s at byte %llu (expected %llu): tensors overlap or "
+                            "leave a gap",
+                            path, ord[i]->begin < pos ? "overlap" : "leave a gap",
+                            (unsigned long long)ord[i]->begin, (unsigned long long)pos);
+        pos = ord[i]->end;
+    }
+    if (pos != dlen)
+        return cr__fail(CR_EFORMAT,
+                        "%s: tensors cover %llu bytes but the data section has %llu (truncated or "
+                        "trailing bytes)",
+                        path, (unsigned long long)pos, (unsigned long long)dlen);
+    return CR_OK;
+}
+
+static cr_status check_record_value(const char *path, size_t c, const char *name, double v)
+{
+    /* NaN marks an unknown value; errors and norms are never negative. */
+    if (v < 0.0)
+        return cr__fail(CR_EFORMAT, "%s: channel %zu: %s = %g is negative", path, c, name, v);
+    return CR_OK;
+}
+
+cr_status cr_model_load_ex(cr_model **out, const char *path, unsigned flags)
+{
+    if (!out) return cr__fail(CR_EINVAL, "cr_model_load: NULL output pointer");
+    *out = NULL;
+    if (!path) return cr__fail(CR_EINVAL, "cr_model_load: NULL path");
+    if (flags & ~CR_LOAD_ALLOW_UNSTABLE)
+        return cr__fail(CR_EINVAL, "cr_model_load_ex: unknown flags 0x%x", flags);
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    cr_status s = read_file(path, &buf, &len);
+    if (s != CR_OK) return s;
+    cJSON *root = NULL;
+    cr_model *m = NULL;
+    if (len < 8) {
+        s = cr__fail(CR_EFORMAT, "%s: %zu bytes, too short for a safetensors file", path, len);
+        goto fail;
+    }
+    uint64_t hl = get_le64(buf);
+    if (hl < 2 || hl > MAX_HEADER || hl > len - 8) {
+        s = cr__fail(CR_EFORMAT, "%s: header length %llu is absurd or beyond the file size %zu",
+                     path, (unsigned long long)hl, len);
+        goto fail;
+    }
+    const char *end = NULL;
+    root = cJSON_ParseWithLengthOpts((const char *)buf + 8, (size_t)hl, &end, 0);
+    if (!root) {
+        s = cr__fail(CR_EFORMAT, "%s: header is not valid JSON (near byte %td)", path,
+                     end ? end - (const char *)buf : (ptrdiff_t)8);
+        goto fail;
+    }
+    /* After the JSON only padding spaces are allowed. */
+    for (const char *p = end; p < (const char *)buf + 8 + hl; p++)
+        if (*p != ' ' && *p != '\0' && *p != '\n' && *p != '\t' && *p != '\r') {
+            s = cr__fail(CR_EFORMAT, "%s: trailing garbage after the JSON header", path);
+            goto fail;
+        }
+    tinfo ti[N_TENSORS];
+    memset(ti, 0, sizeof ti);
+    size_t C = 0, M = 0;
+    cr_method method = CR_METHOD_NONE;
+    cr_horizon horizon = CR_HORIZON_WINDOW;
+    s = parse_header(path, root, ti, &C, &M, &method, &horizon);
+    if (s != CR_OK) goto fail;
+    s = check_offsets(path, ti, C, M, len - 8 - hl);
+    if (s != CR_OK) goto fail;
+
+    s = cr_model_create(&m, C, M);
+    if (s != CR_OK) goto fail;
+    const unsigned char *data = buf + 8 + hl;
+#define AT(t, i, sz) (data + ti[t].begin + (size_t)(i) * (sz))
+    for (size_t c = 0; c < C; c++) {
+        size_t order = 0;
+        for (size_t j = 0; j < M; j++) {
+            size_t i = c * M + j;
+            unsigned char k = *AT(T_KINDS, i, 1);
+            double pr = get_f64(AT(T_POLES, i, 16)), pi = get_f64(AT(T_POLES, i, 16) + 8);
+            double rr = get_f64(AT(T_RESIDUES, i, 16)), ri = get_f64(AT(T_RESIDUES, i, 16) + 8);
+            if (k == CR_MODE_UNUSED) {
+                if (pr != 0.0 || pi != 0.0 || rr != 0.0 || ri != 0.0) {
+                    s = cr__fail(CR_EFORMAT,
+                                 "%s: channel %zu mode %zu: unused mode with a nonzero pole or "
+                                 "residue",
+                                 path, c, j);
+                    goto fail;
+                }
+                continue;
+            }
+            if (k > CR_MODE_PAIR) {
+                s = cr__fail(CR_EFORMAT, "%s: channel %zu mode %zu: kind %u out of range (0..2)",
+                             path, c, j, (unsigned)k);
+                goto fail;
+            }
+            s = cr__model_check_mode(k, pr, pi, rr, ri, c, j);
+            if (s != CR_OK) {
+                char d0[512];
+                snprintf(d0, sizeof d0, "%s", cr_error_detail());
+                s = cr__fail(s == CR_ENONFINITE ? CR_ENONFINITE : CR_EFORMAT, "%s: %s", path, d0);
+                goto fail;
+            }
+            if (k == CR_MODE_PAIR && pi < 0.0) {
+                s = cr__fail(CR_EFORMAT,
+                             "%s: channel %zu mode %zu: pair stored with pole_im < 0 (the file "
+                             "stores the representative with pole_im > 0)",
+                             path, c, j);
+                goto fail;
+            }
+            m->kind[i] = k;
+            m->pole_re[i] = pr;
+            m->pole_im[i] = pi;
+            m->res_re[i] = rr;
+            m->res_im[i] = ri;
+            order += k;
+        }
+        double d = get_f64(AT(T_D, c, 8));
+        if (!isfinite(d)) {
+            s = cr__fail(CR_ENONFINITE, "%s: channel %zu: non-finite d", path, c);
+            goto fail;
+        }
+        m->d[c] = d;
+        uint64_t ord = get_le64(AT(T_ORDERS, c, 8)), lg = get_le64(AT(T_LENGTH, c, 8));
+        if (ord != order) {
+            s = cr__fail(CR_EFORMAT, "%s: channel %zu: orders = %lld but the kinds sum to %zu",
+                         path, c, (long long)ord, order);
+            goto fail;
+        }
+        if (lg > CR_MAX_ELEMS) { /* also catches negative I64 */
+            s = cr__fail(CR_EFORMAT, "%s: channel %zu: length %lld is negative or absurd", path,
+                         c, (long long)lg);
+            goto fail;
+        }
+        cr_fit_record *r = &m->record[c];
+        double *rv[N_REC_F64] = {&r->err_window, &r->err_infinite, &r->err_hinf,
+                                 &r->h_norm,     &r->sigma_next,   &r->bt_bound};
+        for (int t = 0; t < N_REC_F64; t++) {
+            *rv[t] = get_f64(AT(T_REC0 + t, c, 8));
+            s = check_record_value(path, c, rec_f64[t], *rv[t]);
+            if (s != CR_OK) goto fail;
+        }
+        r->order = order;
+        r->length = (size_t)lg;
+    }
+#undef AT
+    m->method = method;
+    m->horizon = horizon;
+    if (!(flags & CR_LOAD_ALLOW_UNSTABLE)) {
+        s = cr_model_check_stable(m, 0.0);
+        if (s != CR_OK) {
+            char d0[512];
+            snprintf(d0, sizeof d0, "%s", cr_error_detail());
+            s = cr__fail(CR_EUNSTABLE,
+                         "%s: unstable model: %s (load with CR_LOAD_ALLOW_UNSTABLE to accept)",
+                         path, d0);
+            goto fail;
+        }
+    }
+    cJSON_Delete(root);
+    free(buf);
+    *out = m;
+    return CR_OK;
+fail:
+    cJSON_Delete(root);
+    cr_model_destroy(m);
+    free(buf);
+    return s;
+}
+
+cr_status cr_model_load(cr_model **m, const char *path) { return cr_model_load_ex(m, path, 0); }
