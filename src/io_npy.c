@@ -310,12 +310,12 @@ FILE *cr__tmpfile_beside(const char *path, char *tmp, size_t cap)
     return f;
 }
 
-/* Flush, sync and close f, then rename tmp over path; on any failure the
+/* Flush and close f, then rename tmp over path (atomic against a failing
+ * or killed process; not synced to disk, like numpy.save); on any failure the
  * temporary file is removed and the target is left untouched. */
 cr_status cr__commit_tmpfile(FILE *f, const char *tmp, const char *path, int ok)
 {
     if (ok && fflush(f) != 0) ok = 0;
-    if (ok && fsync(fileno(f)) != 0) ok = 0;
     if (fclose(f) != 0) ok = 0;
     if (ok && rename(tmp, path) != 0) ok = 0;
     if (!ok) {
