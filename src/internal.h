@@ -29,13 +29,15 @@ static inline int cr__mul_ok(size_t a, size_t b, size_t *out)
     return 1;
 }
 
-/* Atomic file writing (io_npy.c): open a temporary file beside path (its
+/* Atomic file writing (io_file.c): open a temporary file beside path (its
  * name goes to tmp), write, then cr__commit_tmpfile(f, tmp, path, ok) syncs,
  * closes and renames it over path, or removes it when ok == 0 or anything
  * failed. Returns NULL / CR_EIO with errno-based detail on failure. */
 #include <stdio.h>
 FILE *cr__tmpfile_beside(const char *path, char *tmp, size_t cap);
 cr_status cr__commit_tmpfile(FILE *f, const char *tmp, const char *path, int ok);
+/* Write n bytes of buf to path atomically, in one go. */
+cr_status cr__write_atomic(const char *path, const void *buf, size_t n);
 
 /* The model object (model.c). Arrays are (C, M) row-major. */
 struct cr_model {

@@ -293,39 +293,6 @@ cr_status cr_npy_read(const char *path, cr_array *out)
 
 /* ---- writing ---- */
 
-/* Open a temporary file beside path; its name is written to tmp. */
-FILE *cr__tmpfile_beside(const char *path, char *tmp, size_t cap)
-{
-    if (snprintf(tmp, cap, "%s.tmp.XXXXXX", path) >= (int)cap) return NULL;
-    int fd = mkstemp(tmp);
-    if (fd < 0) return NULL;
-    mode_t um = umask(0);
-    umask(um);
-    (void)fchmod(fd, 0666 & ~um);
-    FILE *f = fdopen(fd, "wb");
-    if (f == NULL) {
-        close(fd);
-        unlink(tmp);
-    }
-    return f;
-}
-
-/* Flush and close f, then rename tmp over path (atomic against a failing
- * or killed process; not synced to disk, like numpy.save); on any failure the
- * temporary file is removed and the target is left untouched. */
-cr_status cr__commit_tmpfile(FILE *f, const char *tmp, const char *path, int ok)
-{
-    if (ok && fflush(f) != 0) ok = 0;
-    if (fclose(f) != 0) ok = 0;
-    if (ok && rename(tmp, path) != 0) ok = 0;
-    if (!ok) {
-        int e = errno;
-        unlink(tmp);
-        return cr__fail(CR_EIO, "%s: write failed: %s", path, strerror(e));
-    }
-    return CR_OK;
-}
-
 cr_status cr_npy_write(const char *path, const cr_array *a)
 {
     if (path == NULL || a == NULL || a->data == NULL)

@@ -115,68 +115,6 @@ static double get_f64(const unsigned char *p)
  * Save
  * --------------------------------------------------------------------- */
 
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Writes buf to path atomically: a temporary file in the same folder, fsync,
- * rename. Nothing is left behind on failure. Shared with export.c. */
-cr_status cr__write_atomic(const char *path, const void *buf, size_t n)
-{
-    size_t pl = strlen(path);
-    char *tmp = malloc(pl + 16);
-    if (!tmp) return cr__fail(CR_ENOMEM, "%s: out of memory", path);
-    memcpy(tmp, path, pl);
-    memcpy(tmp + pl, ".tmp.XXXXXX", 12);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        return cr__fail(CR_EIO, "%s: cannot create a temporary file in its folder: %s", path,
-                        strerror(e));
-    }
-    /* mkstemp creates 0600; a model or source file is ordinary data. */
-    (void)fchmod(fd, 0644);
-    int e = 0;
-    if (write_all(fd, buf, n) != 0 || fsync(fd) != 0) e = errno ? errno : EIO;
-    if (close(fd) != 0 && !e) e = errno;
-    if (!e && rename(tmp, path) != 0) e = errno;
-    if (e) {
-        unlink(tmp);
-        free(tmp);
-        return cr__fail(CR_EIO, "%s: write failed: %s", path, strerror(e));
-    }
-    free(tmp);
-    /* Make the rename durable; failure here does not undo the write. */
-    char *dir = strdup(path);
-    if (dir) {
-        char *sl = strrchr(dir, '/');
-        const char *dn = ".";
-        if (sl == dir) dn = "/";
-        else if (sl) {
-            *sl = '\0';
-            dn = dir;
-        }
-        int dfd = open(dn, O_RDONLY);
-        if (dfd >= 0) {
-            (void)fsync(dfd);
-            close(dfd);
-        }
-        free(dir);
-    }
-    return CR_OK;
-}
-
 static int add_str(cJSON *o, const char *k, const char *v)
 {
     return cJSON_AddStringToObject(o, k, v) != NULL;

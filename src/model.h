@@ -22,8 +22,5 @@ void cr__modal_kernel_view(const cr__modal_view *v, size_t L, double *out);
 cr_status cr__model_check_mode(unsigned char kind, double pr, double pi, double rr, double ri,
                                size_t c, size_t j);
 
-/* Writes n bytes to path atomically (temporary file in the same folder,
- * fsync, rename); nothing is left behind on failure (io_safetensors.c). */
-cr_status cr__write_atomic(const char *path, const void *buf, size_t n);
 
 #endif
