@@ -38,12 +38,12 @@ build() { # $1 = build folder, rest = configure options
 case "$mode" in
 demo)
     install_deps $BUILD_PKGS
-    build build
+    build build --enable-native
     ./examples/demo.sh build/convrec
     ;;
 check)
     install_deps $BUILD_PKGS $TEST_PKGS
-    build build
+    build build --enable-native
     (cd build && make -s -j"$(nproc)" check)
     # the C test suite again under AddressSanitizer + UndefinedBehaviorSanitizer
     build build-asan --enable-sanitizers

@@ -196,13 +196,22 @@ static void bench_sweep(size_t dense_max)
             double sec = now() - t0;
             cr_fit_record rec;
             if (st == CR_OK) st = cr__modal_errors(&m, h, L, &rec);
-            if (st == CR_OK)
+            /* the FFT/randomized bt on the same kernel, for a like-for-like error */
+            cr__modal mf;
+            cr_fit_record rf;
+            cr__modal_alloc(&mf, N);
+            cr_status sf = cr__fit_bt(h, L, N, 1e-6, &mf);
+            if (sf == CR_OK) sf = cr__modal_errors(&mf, h, L, &rf);
+            if (st == CR_OK && sf == CR_OK)
                 printf("bench=sweep method=dense_bt L=%zu N=%zu kernels=1 threads=1 sec_per_kernel=%.4g "
-                       "err_window=%.3e maxrss_mib=%.1f\n", L, N, sec, rec.err_window, maxrss_mib());
+                       "err_window=%.3e err_hinf=%.3e fast_bt_err_window=%.3e fast_bt_err_hinf=%.3e "
+                       "maxrss_mib=%.1f\n", L, N, sec, rec.err_window, rec.err_hinf, rf.err_window,
+                       rf.err_hinf, maxrss_mib());
             else
                 printf("bench=sweep method=dense_bt L=%zu N=%zu error=%d\n", L, N, (int)st);
             fflush(stdout);
             cr__modal_free(&m);
+            cr__modal_free(&mf);
         }
         free(h);
     }

@@ -384,9 +384,11 @@ CR_API cr_status cr_fit(const double *h, size_t C, size_t L,
  * state of its channel until reset or set_state.
  *
  * Threading: a stream is not shared between threads (it holds the state).
- * step/block/prefill never allocate and never lock; when B * C * modes is
- * large they split channel blocks over OpenMP threads (CR_STREAM_NO_THREADS
- * keeps everything in the calling thread, for real-time callers).
+ * step, block and prefill by recurrence never allocate and never lock; when
+ * B * C * modes * T is large (>= 65536 slot-steps) they split channel blocks
+ * over OpenMP threads, otherwise they make no OpenMP call at all
+ * (CR_STREAM_NO_THREADS keeps everything in the calling thread, for
+ * real-time callers). Only prefill by FFT allocates (temporary buffers).
  *
  * Float streams keep each pole as a float pair hi + lo (lo = the rounding
  * error of hi), so that poles near the unit circle (|lambda| = 0.9999) are
@@ -404,7 +406,8 @@ typedef struct cr_stream_f cr_stream_f;
 #define CR_STREAM_F32_FAST       0x8u /* float: poles rounded to float, no hi+lo */
 
 typedef enum cr_prefill_method {
-    CR_PREFILL_AUTO = 0,        /* the faster for this T and size (measured) */
+    CR_PREFILL_AUTO = 0,        /* the faster one: the recurrence at every T
+                                 * measured so far (bench_step "prefill") */
     CR_PREFILL_RECURRENCE = 1,  /* run the recurrence; never allocates */
     CR_PREFILL_FFT = 2          /* one FFT of u per channel, then a Cauchy sum
                                  * per mode (MATH.md "Prefill by FFT");

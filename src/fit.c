@@ -6,9 +6,10 @@
  *     sigma_{N+1} and 2 sum_{i>N} sigma_i go into the record, and its right
  *     vectors drive balanced truncation;
  *   - the window Hankel decomposition drives the pencil;
- *   - auto = best of {bt, pencil}, each refined by variable projection for
- *     the horizon (never worse than plain bt: refinement never makes a
- *     model worse);
+ *   - auto = best of {bt, pencil} refined by variable projection for the
+ *     horizon (never worse than plain bt: the better start is refined and
+ *     refinement never makes a model worse; the other start is refined
+ *     too when its raw error is within 1.5x of the refined one);
  *   - with order == 0 the smallest order meeting tol is searched from the
  *     HSV estimate, verified by fitting. If even max_order misses tol, the
  *     max_order fit is returned (status OK; its record shows the error).
@@ -27,10 +28,10 @@
 #endif
 
 /* Hankel decompositions in fits: converged once every wanted residual is
- * <= max(1e-12 sigma_1, 1e-3 sigma_{N+1}): vectors only need to be good
+ * <= max(1e-12 sigma_1, 1e-2 sigma_{N+1}): vectors only need to be good
  * relative to the truncation level. */
 #define FIT_RTOL 1e-12
-#define FIT_TTOL 1e-3
+#define FIT_TTOL 1e-2
 
 cr_status cr__modal_alloc(cr__modal *m, size_t cap)
 {
@@ -160,17 +161,33 @@ static cr_status fit_order(fit_ws *w, size_t N, double *e2)
         st = cr__fit_hna(h, L, N, o->margin, best);
         break;
     default: {
+        /* Both starts, then variable projection. Refinement is the costly
+         * part, so the better start is refined first and the other only
+         * when its raw error is within 1.5x of that refined error (it then
+         * has a real chance to end lower). */
         if ((st = ensure_svd(w, CR_HORIZON_INFINITE, N + 1)) != CR_OK) return st;
         if ((st = ensure_svd(w, CR_HORIZON_WINDOW, N)) != CR_OK) return st;
         if ((st = cr__fit_bt_svd(h, L, N, o->margin, &w->sinf, best)) != CR_OK) return st;
-        if ((st = cr__refine_varpro(h, L, o->horizon, o->margin, best)) != CR_OK) return st;
-        double eb = sq_error(h, L, o->horizon, best, w->work);
         if ((st = cr__fit_pencil_svd(h, L, N, o->margin, &w->swin, cand)) != CR_OK) return st;
-        if ((st = cr__refine_varpro(h, L, o->horizon, o->margin, cand)) != CR_OK) return st;
+        double eb = sq_error(h, L, o->horizon, best, w->work);
         double ec = sq_error(h, L, o->horizon, cand, w->work);
-        if (ec < eb) {
-            modal_copy(best, cand);
+        if (ec < eb) {   /* swap: best holds the better start */
+            cr__modal t = *best;
+            *best = *cand;
+            *cand = t;
+            double te = eb;
             eb = ec;
+            ec = te;
+        }
+        if ((st = cr__refine_varpro(h, L, o->horizon, o->margin, best)) != CR_OK) return st;
+        eb = sq_error(h, L, o->horizon, best, w->work);
+        if (ec <= 2.25 * eb) {
+            if ((st = cr__refine_varpro(h, L, o->horizon, o->margin, cand)) != CR_OK) return st;
+            ec = sq_error(h, L, o->horizon, cand, w->work);
+            if (ec < eb) {
+                modal_copy(best, cand);
+                eb = ec;
+            }
         }
         *e2 = eb;
         return CR_OK;

@@ -143,7 +143,7 @@ cr_status cr__fit_bt(const double *h, size_t L, size_t N, double margin, cr__mod
         return CR_OK;
     }
     cr__hsvd s;
-    cr_status st = cr__hankel_svd(h, L, CR_HORIZON_INFINITE, N, N, 1, 1e-12, 1e-3, &s);
+    cr_status st = cr__hankel_svd(h, L, CR_HORIZON_INFINITE, N, N, 1, 1e-12, 1e-2, &s);
     if (st != CR_OK) return st;
     st = cr__fit_bt_svd(h, L, N, margin, &s, out);
     cr__hsvd_free(&s);

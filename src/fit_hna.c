@@ -203,14 +203,8 @@ static double hinf_on_grid(const cr__modal *m, const double complex *H, size_t n
     return mx;
 }
 
-cr_status cr__fit_hna(const double *h, size_t L, size_t N, double margin, cr__modal *out)
+static cr_status lawson_route(const double *h, size_t L, size_t N, double margin, cr__modal *out)
 {
-    if (!h || !out) return cr__fail(CR_EINVAL, "hna: NULL argument");
-    if (L < 2) return cr__fail(CR_EINVAL, "hna: kernel length %zu < 2", L);
-    if (N == 0 || N >= L) return cr__fail(CR_EINVAL, "hna: order %zu outside [1, L-1]", N);
-    if (!(margin >= 0.0 && margin < 1.0)) return cr__fail(CR_EINVAL, "hna: margin %g outside [0, 1)", margin);
-    for (size_t k = 0; k < L; k++)
-        if (!isfinite(h[k])) return cr__fail(CR_ENONFINITE, "hna: kernel has NaN/Inf at %zu", k);
     const double rho_max = margin > 0.0 ? 1.0 - margin : 1.0 - 1e-15;
 
     cr_status st = cr__fit_bt(h, L, N, margin, out);
@@ -388,5 +382,104 @@ done:
     free(ws.sv);
     free(ws.cs);
     free(ws.absE);
+    return st;
+}
+
+/* The d minimising max_j |E_j - d| for the error E of the model without
+ * its feedthrough (E = H - (Hhat - d)); convex in d: golden section. */
+static double best_d(const cr__modal *m, const double complex *H, size_t n, double complex *E)
+{
+    size_t M = n / 2 + 1;
+    double lo = INFINITY, hi = -INFINITY;
+    for (size_t j = 0; j < M; j++) {
+        double w = 2.0 * M_PI * (double)j / (double)n;
+        double complex zi = cexp(-I * w), e = H[j];
+        for (size_t q = 0; q < m->n; q++) {
+            double complex l = CMPLX(m->pole_re[q], m->pole_im[q]);
+            double complex r = CMPLX(m->res_re[q], m->res_im[q]);
+            if (m->kind[q] == CR_MODE_PAIR)
+                e -= r * zi / (1.0 - l * zi) + conj(r) * zi / (1.0 - conj(l) * zi);
+            else
+                e -= creal(r) * zi / (1.0 - creal(l) * zi);
+        }
+        E[j] = e;
+        if (creal(e) < lo) lo = creal(e);
+        if (creal(e) > hi) hi = creal(e);
+    }
+    if (!(lo <= hi)) return m->d;
+    const double g = 0.5 * (sqrt(5.0) - 1.0);
+    double a = lo, b = hi, x1 = b - g * (b - a), x2 = a + g * (b - a), f1 = 0.0, f2 = 0.0;
+    for (int pass = 0; pass < 2; pass++) {
+        double x = pass ? x2 : x1, f = 0.0;
+        for (size_t j = 0; j < M; j++) f = fmax(f, cabs(E[j] - x));
+        if (pass) f2 = f; else f1 = f;
+    }
+    for (int it = 0; it < 80 && b - a > 1e-15 * (fabs(a) + fabs(b)); it++) {
+        if (f1 <= f2) {
+            b = x2; x2 = x1; f2 = f1; x1 = b - g * (b - a);
+            f1 = 0.0;
+            for (size_t j = 0; j < M; j++) f1 = fmax(f1, cabs(E[j] - x1));
+        } else {
+            a = x1; x1 = x2; f1 = f2; x2 = a + g * (b - a);
+            f2 = 0.0;
+            for (size_t j = 0; j < M; j++) f2 = fmax(f2, cabs(E[j] - x2));
+        }
+    }
+    return f1 <= f2 ? x1 : x2;
+}
+
+static void modal_copy(cr__modal *dst, const cr__modal *src)
+{
+    dst->n = src->n;
+    dst->d = src->d;
+    memcpy(dst->kind, src->kind, src->n);
+    memcpy(dst->pole_re, src->pole_re, src->n * sizeof *dst->pole_re);
+    memcpy(dst->pole_im, src->pole_im, src->n * sizeof *dst->pole_im);
+    memcpy(dst->res_re, src->res_re, src->n * sizeof *dst->res_re);
+    memcpy(dst->res_im, src->res_im, src->n * sizeof *dst->res_im);
+}
+
+cr_status cr__fit_hna(const double *h, size_t L, size_t N, double margin, cr__modal *out)
+{
+    if (!h || !out) return cr__fail(CR_EINVAL, "hna: NULL argument");
+    if (L < 2) return cr__fail(CR_EINVAL, "hna: kernel length %zu < 2", L);
+    if (N == 0 || N >= L) return cr__fail(CR_EINVAL, "hna: order %zu outside [1, L-1]", N);
+    if (!(margin >= 0.0 && margin < 1.0)) return cr__fail(CR_EINVAL, "hna: margin %g outside [0, 1)", margin);
+    for (size_t k = 0; k < L; k++)
+        if (!isfinite(h[k])) return cr__fail(CR_ENONFINITE, "hna: kernel has NaN/Inf at %zu", k);
+    if (getenv("HNA_OLD")) return lawson_route(h, L, N, margin, out);
+
+    /* the balanced-truncation start, never returned worse */
+    cr_status st = cr__fit_bt(h, L, N, margin, out);
+    if (st == CR_OK) st = cr__residues_ls(h, L, CR_HORIZON_INFINITE, out);
+    if (st != CR_OK) return st;
+    if (out->n == 0 || N + 1 >= L) return CR_OK; /* exact or d only */
+
+    size_t nf = cr_fft_good_size(8 * L), Mf = nf / 2 + 1;
+    cr__modal g;
+    memset(&g, 0, sizeof g);
+    double complex *Hf = malloc(Mf * sizeof *Hf), *E = malloc(Mf * sizeof *E);
+    if (!Hf || !E || (st = cr__modal_alloc(&g, out->cap)) != CR_OK) {
+        st = cr__fail(CR_ENOMEM, "hna: out of memory");
+        goto done;
+    }
+    if ((st = kernel_fr(h, L, nf, Hf)) != CR_OK) goto done;
+    double e_bt = hinf_on_grid(out, Hf, nf);
+    size_t moved = 0;
+    st = cr__hna_glover(h, L, N, margin, &g, &moved);
+    if (st == CR_ENOMEM) goto done;
+    if (st == CR_OK && moved) st = cr__residues_ls(h, L, CR_HORIZON_INFINITE, &g);
+    if (st != CR_OK) { /* Glover failed numerically: the Lawson route */
+        st = lawson_route(h, L, N, margin, out);
+        goto done;
+    }
+    g.d = best_d(&g, Hf, nf, E);
+    double e_g = hinf_on_grid(&g, Hf, nf);
+    if (e_g < e_bt) modal_copy(out, &g);
+    st = CR_OK;
+done:
+    free(Hf);
+    free(E);
+    cr__modal_free(&g);
     return st;
 }

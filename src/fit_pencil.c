@@ -186,7 +186,7 @@ cr_status cr__fit_pencil(const double *h, size_t L, size_t N, double margin, cr_
         return CR_OK;
     }
     cr__hsvd s;
-    cr_status st = cr__hankel_svd(h, L, CR_HORIZON_WINDOW, N, N, 1, 1e-12, 1e-3, &s);
+    cr_status st = cr__hankel_svd(h, L, CR_HORIZON_WINDOW, N, N, 1, 1e-12, 1e-2, &s);
     if (st != CR_OK) return st;
     st = cr__fit_pencil_svd(h, L, N, margin, &s, out);
     cr__hsvd_free(&s);

@@ -19,4 +19,13 @@ void cr__refine_tail_gram(size_t P, const double complex *alpha,
  * from the eigen-decomposition; G is overwritten). */
 cr_status cr__refine_tail_rows(double *G, size_t P, double *R, size_t ldr);
 
+/* fit_hna_glover.c: the stable part of Glover's optimal Hankel-norm
+ * approximant of order N (1 <= N < L - 1), computed on an intermediate
+ * projection of order cr__hna_glover_order(L, N), mapped to discrete
+ * modes; out->d is Glover's feedthrough. Poles beyond 1 - margin are
+ * clipped radially (*moved counts them; residues are then stale). */
+size_t cr__hna_glover_order(size_t L, size_t N);
+cr_status cr__hna_glover(const double *h, size_t L, size_t N, double margin, cr__modal *out,
+                         size_t *moved);
+
 #endif

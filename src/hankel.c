@@ -272,74 +272,7 @@ static cr_status hk_random(const hk_op *op, size_t k, size_t need, int vectors,
     }
     if ((st = hk_orth(P, n, b, tau)) != CR_OK) goto done;
 
-    if (m == n) {
-        /* Square Hankel matrices are symmetric: Rayleigh-Ritz on the
-         * eigenproblem needs one block product per sweep instead of two.
-         * Y = H P, T = P^T Y = Z diag(lambda) Z^T, Ritz vectors V = P Z with
-         * H V = Y Z exactly in exact arithmetic; residual ||Y z - lambda P z||
-         * bounds the distance to an eigenvalue, hence to a singular value
-         * sigma = |lambda| (u = sign(lambda) v). */
-        double *T = WT;
-        hk_pair *ord = malloc(b * sizeof *ord);
-        double *ZZ = malloc(b * b * sizeof *ZZ);
-        if (!ord || !ZZ) {
-            free(ord); free(ZZ);
-            st = cr__fail(CR_ENOMEM, "hankel: out of memory");
-            goto done;
-        }
-        for (int it = 0;; it++) {
-            if ((st = hk_apply(op, 0, b, P, n, Y, m)) != CR_OK) break;
-            cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)b, (int)b, (int)n, 1.0,
-                        P, (int)n, Y, (int)n, 0.0, T, (int)b);
-            for (size_t j = 0; j < b; j++)
-                for (size_t i = j + 1; i < b; i++) {
-                    double a = 0.5 * (T[i + j * b] + T[j + i * b]);
-                    T[i + j * b] = T[j + i * b] = a;
-                }
-            lapack_int info = LAPACKE_dsyev(LAPACK_COL_MAJOR, 'V', 'U', (lapack_int)b, T,
-                                            (lapack_int)b, S);
-            if (info != 0) {
-                st = cr__fail(CR_ELAPACK, "hankel: dsyev failed (info %d)", (int)info);
-                break;
-            }
-            for (size_t i = 0; i < b; i++) { ord[i].a = fabs(S[i]); ord[i].i = i; }
-            qsort(ord, b, sizeof *ord, hk_cmp_desc);
-            for (size_t c = 0; c < b; c++) memcpy(ZZ + c * b, T + ord[c].i * b, b * sizeof *ZZ);
-            /* V = P ZZ, Z(=W) = Y ZZ */
-            cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)b, (int)b, 1.0,
-                        P, (int)n, ZZ, (int)b, 0.0, V, (int)n);
-            cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)b, (int)b, 1.0,
-                        Y, (int)n, ZZ, (int)b, 0.0, Z, (int)n);
-            double worst = 0;
-            for (size_t c = 0; c < b; c++) {
-                double lam = S[ord[c].i], acc = 0;
-                const double *wc = Z + c * n, *vc = V + c * n;
-                #pragma omp simd reduction(+:acc)
-                for (size_t i = 0; i < n; i++) {
-                    double d = wc[i] - lam * vc[i];
-                    acc += d * d;
-                }
-                res[c] = sqrt(acc);
-                if (c < need && res[c] > worst) worst = res[c];
-            }
-            double top = ord[0].a, thr = fmax(rtol * top, ttol * ord[need - 1].a);
-            if (worst <= thr || it + 1 >= HK_MAXIT) {
-                /* U = sign(lambda) V */
-                for (size_t c = 0; c < b; c++) {
-                    double sg = S[ord[c].i] < 0 ? -1.0 : 1.0;
-                    for (size_t i = 0; i < n; i++) Ut[i + c * n] = sg * V[i + c * n];
-                }
-                for (size_t c = 0; c < b; c++) ord[c].a = fabs(S[ord[c].i]);
-                for (size_t c = 0; c < b; c++) S[c] = ord[c].a;
-                break;
-            }
-            memcpy(P, Z, nb * sizeof *P);
-            if ((st = hk_orth(P, n, b, tau)) != CR_OK) break;
-        }
-        free(ord);
-        free(ZZ);
-        if (st != CR_OK) goto done;
-    } else for (int it = 0;; it++) {
+    for (int it = 0;; it++) {
         if ((st = hk_apply(op, 0, b, P, n, Y, m)) != CR_OK) goto done;
         double dummy = 0;
         lapack_int info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'S', (lapack_int)m, (lapack_int)b,

@@ -2,6 +2,7 @@
  * with CR__TYPE (float or double), CR__SFX (f or d) and CR__IS_FLOAT. */
 
 #define R CR__TYPE
+#define CR__VL (CR__IS_FLOAT ? CR__VL_F : CR__VL_D)
 #define CR__CAT2(a, b) a##b
 #define CR__CAT(a, b) CR__CAT2(a, b)
 #define ST CR__CAT(CR__CAT(cr_stream_, CR__SFX), _s)
@@ -294,6 +295,47 @@ static inline void LOC(lanes)(size_t n, R *restrict xr, R *restrict xi,
     }
 }
 
+/* One time step of a whole channel block (channels-as-lanes), CB lanes
+ * (a multiple of CR__VL), all J mode rows. Lanes are taken CR__VL at a time
+ * so that the accumulators and inputs stay in registers across the rows.
+ * Same per-lane operation order as lanes(), so results are identical. */
+static inline void LOC(block_step)(size_t CB, size_t J, R *restrict xr, R *restrict xi,
+                                   const R *restrict lr, const R *restrict li,
+                                   const R *restrict lor, const R *restrict loi,
+                                   const R *restrict rr, const R *restrict ri,
+                                   const R *restrict ub, R *restrict at)
+{
+    for (size_t l0 = 0; l0 < CB; l0 += CR__VL) {
+        R acc[CR__VL], uv[CR__VL];
+        for (size_t i = 0; i < CR__VL; i++) {
+            uv[i] = ub[l0 + i];
+            acc[i] = at[l0 + i];
+        }
+        for (size_t j = 0; j < J; j++) {
+            size_t o = j * CB + l0;
+            if (lor) {
+#pragma omp simd
+                for (size_t i = 0; i < CR__VL; i++) {
+                    R a = xr[o + i], b = xi[o + i];
+                    acc[i] += rr[o + i] * a - ri[o + i] * b;
+                    R cr = lor[o + i] * a - loi[o + i] * b, ci = lor[o + i] * b + loi[o + i] * a;
+                    xr[o + i] = (lr[o + i] * a - li[o + i] * b) + (cr + uv[i]);
+                    xi[o + i] = (lr[o + i] * b + li[o + i] * a) + ci;
+                }
+            } else {
+#pragma omp simd
+                for (size_t i = 0; i < CR__VL; i++) {
+                    R a = xr[o + i], b = xi[o + i];
+                    acc[i] += rr[o + i] * a - ri[o + i] * b;
+                    xr[o + i] = (lr[o + i] * a - li[o + i] * b) + uv[i];
+                    xi[o + i] = lr[o + i] * b + li[o + i] * a;
+                }
+            }
+        }
+        for (size_t i = 0; i < CR__VL; i++) at[l0 + i] = acc[i];
+    }
+}
+
 /* One channel (modes-as-lanes): J modes, input uc; returns the sum of
  * w Re(r x) over the modes (0 when want == 0). Not inlined so that step and
  * block run the very same reduction order (bit-identical outputs). */
@@ -354,16 +396,36 @@ static void LOC(run_unit)(ST *s, size_t b, size_t blk, const R *u, R *y, size_t 
     const size_t n = p->C - c0 < CB ? p->C - c0 : CB;
     const size_t rows = blk * J;
     R ut[CR__TILE * CR__CB_MAX], at[CR__TILE * CR__CB_MAX];
+    if (T == 1 && y && n == CB) {
+        /* One step of a full block: u and y rows are already contiguous. */
+        const size_t o = rows * CB;
+#pragma omp simd
+        for (size_t l = 0; l < CB; l++) at[l] = s->d[c0 + l] * u[c0 + l];
+        LOC(block_step)(CB, J, xr + o, xi + o, s->lr + o, s->li + o, comp ? s->lor + o : NULL,
+                        comp ? s->loi + o : NULL, s->rr + o, s->ri + o, u + c0, at);
+        memcpy(y + c0, at, CB * sizeof(R));
+        return;
+    }
     for (size_t t0 = 0; t0 < T; t0 += CR__TILE) {
         size_t tt = T - t0 < CR__TILE ? T - t0 : CR__TILE;
         /* Transpose the tile: time-major, lanes contiguous. */
         for (size_t l = 0; l < n; l++)
             for (size_t k = 0; k < tt; k++)
                 ut[k * CB + l] = u[(c0 + l) * ldt + t0 + k];
+        /* Lanes past the last channel run on zero input and coefficients. */
+        for (size_t k = 0; k < tt; k++)
+            for (size_t l = n; l < CB; l++) ut[k * CB + l] = 0;
         if (y)
             for (size_t k = 0; k < tt; k++)
-                for (size_t l = 0; l < n; l++) at[k * CB + l] = s->d[c0 + l] * ut[k * CB + l];
-        for (size_t j = 0; j < J; j++) {
+                for (size_t l = 0; l < CB; l++)
+                    at[k * CB + l] = s->d[c0 + (l < n ? l : 0)] * ut[k * CB + l];
+        if (y) {
+            const size_t o = rows * CB;
+            for (size_t k = 0; k < tt; k++)
+                LOC(block_step)(CB, J, xr + o, xi + o, s->lr + o, s->li + o,
+                                comp ? s->lor + o : NULL, comp ? s->loi + o : NULL, s->rr + o,
+                                s->ri + o, ut + k * CB, at + k * CB);
+        } else for (size_t j = 0; j < J; j++) {
             size_t o = (rows + j) * CB;
             for (size_t k = 0; k < tt; k++)
                 LOC(lanes)(n, xr + o, xi + o, s->lr + o, s->li + o, comp ? s->lor + o : NULL,
@@ -406,9 +468,14 @@ static cr_status LOC(run)(const char *fn, ST *s, const R *u, size_t T, R *y)
     size_t work;
     int par = !(p->flags & CR_STREAM_NO_THREADS) && jobs > 1 &&
               cr__mul_ok(p->B * (p->S + p->C), T, &work) && work >= CR__PAR_MIN;
-    (void)par;
+    if (!par) {   /* no OpenMP runtime call at all on the small path */
+        for (size_t b = 0; b < p->B; b++)
+            for (size_t blk = 0; blk < units; blk++)
+                LOC(run_unit)(s, b, blk, u + b * CT, y ? y + b * CT : NULL, T, T);
+        return CR_OK;
+    }
     long long nj = (long long)jobs;
-#pragma omp parallel for schedule(static) if (par)
+#pragma omp parallel for schedule(static)
     for (long long jb = 0; jb < nj; jb++) {
         size_t b = (size_t)jb / units, blk = (size_t)jb % units;
         LOC(run_unit)(s, b, blk, u + b * CT, y ? y + b * CT : NULL, T, T);
@@ -526,6 +593,7 @@ cr_status FN(prefill)(ST *s, const R *u, size_t T, R *y, cr_prefill_method how)
 }
 
 #undef R
+#undef CR__VL
 #undef ST
 #undef FN
 #undef LOC
