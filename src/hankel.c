@@ -22,6 +22,7 @@
 /* Randomized block = wanted + oversampling. */
 #define HK_OVERSAMPLE 10
 #define HK_MAXIT 40
+#define HK_MAXIT_FIT 12     /* sweeps when only a fit needs the vectors */
 
 static volatile int hk_mode = 0;
 void cr__hankel_set_mode(int mode) { hk_mode = mode; }
@@ -256,7 +257,8 @@ static cr_status hk_random(const hk_op *op, size_t k, size_t need, int vectors,
     double *WT = malloc(b * b * sizeof *WT);
     double *res = malloc(b * sizeof *res);
     double *tau = malloc(b * sizeof *tau);
-    if (!P || !Z || !V || !Y || !Ut || !S || !WT || !res || !tau) {
+    double *Sprev = calloc(b, sizeof *Sprev);
+    if (!P || !Z || !V || !Y || !Ut || !S || !WT || !res || !tau || !Sprev) {
         st = cr__fail(CR_ENOMEM, "hankel: out of memory (randomized SVD, %zu x %zu, block %zu)",
                       m, n, b);
         goto done;
@@ -300,6 +302,15 @@ static cr_status hk_random(const hk_op *op, size_t k, size_t need, int vectors,
             if (c < need && res[c] > worst) worst = res[c];
         }
         double thr = fmax(rtol * S[0], ttol * S[need - 1]);
+        /* Fits (ttol > 0) also stop once the wanted Ritz values stagnate:
+         * values converge twice as fast as vectors, and vectors that are
+         * still moving then only rotate inside a cluster of nearly equal
+         * values (a flat noise floor), which changes no truncation. */
+        double moved = 0;
+        for (size_t c = 0; c < need; c++) moved = fmax(moved, fabs(S[c] - Sprev[c]));
+        memcpy(Sprev, S, b * sizeof *S);
+        if (ttol > 0 && it > 0 && (moved <= 0.1 * ttol * S[need - 1] || it + 1 >= HK_MAXIT_FIT))
+            break;
         if (worst <= thr || it + 1 >= HK_MAXIT) break;
         memcpy(P, Z, nb * sizeof *P);
         if ((st = hk_orth(P, n, b, tau)) != CR_OK) goto done;
@@ -325,6 +336,7 @@ static cr_status hk_random(const hk_op *op, size_t k, size_t need, int vectors,
     }
 done:
     free(P); free(Z); free(V); free(Y); free(Ut); free(S); free(WT); free(res); free(tau);
+    free(Sprev);
     return st;
 }
 
