@@ -29,6 +29,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 
 /* L_p continuation: exponents and Newton steps per exponent */
 static const double hna_p[] = {4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0};
@@ -312,9 +313,11 @@ static cr_status lp_refine(lp_ws *w, cr__modal *m, cr__modal *trial, double rho_
                 }
             }
             if (!accepted) {
+                if (getenv("HNA_DBG")) fprintf(stderr, "p %g step %d rejected mu %.3g\n", p, step, mu);
                 err_nod(m, w->H, w->zi, M, w->E); /* restore E of the current model */
                 break;
             }
+            if (getenv("HNA_DBG")) fprintf(stderr, "p %g step %d f %.6g -> %.6g best %.6g mu %.3g\n", p, step, f, ft, *best, mu);
             memcpy(t, tt, np * sizeof *t);
             modal_copy(m, trial);
             double rel = (f - ft) / f;
