@@ -5,14 +5,15 @@ hyena_filters.npy  (16, 2048) float64: Hyena-style implicit long-convolution
     filters: positional features -> small MLP with sine activations ->
     exponential decay window, as in Poli et al. 2023 (Hyena Hierarchy),
     with random (untrained) weights.
-room_ir.npy        (4096,) float64: a synthetic room-like impulse response:
-    direct path, a few early reflections and exponentially decaying noise.
+cabinet_ir.npy     (2048,) float64: a synthetic loudspeaker-cabinet impulse
+    response at 48 kHz: 24 damped resonances between 70 Hz and 6 kHz with
+    random gains, and a faint decaying noise floor (-60 dB).
 """
 import os
 import numpy as np
 
 
-def hyena_filters(C=16, L=2048, K=8, width=32, w0=10.0, seed=0):
+def hyena_filters(C=16, L=2048, K=4, width=32, w0=1.0, seed=0):
     rng = np.random.default_rng(seed)
     t = np.linspace(0.0, 1.0, L)[:, None]
     f = np.arange(1, K + 1)[None, :]
@@ -27,19 +28,21 @@ def hyena_filters(C=16, L=2048, K=8, width=32, w0=10.0, seed=0):
     return h * decay
 
 
-def room_ir(L=4096, seed=1):
+def cabinet_ir(L=2048, fs=48000.0, n=24, seed=1):
     rng = np.random.default_rng(seed)
+    t = np.arange(L) / fs
+    f = np.geomspace(70.0, 6000.0, n) * rng.uniform(0.95, 1.05, n)
+    q = rng.uniform(2.0, 12.0, n)               # quality factors
+    g = rng.standard_normal(n) / np.sqrt(f / 70.0)
     h = np.zeros(L)
-    h[20] = 1.0
-    for k, g in [(60, 0.5), (95, -0.35), (130, 0.3), (171, -0.2)]:
-        h[k] += g
-    n = np.arange(L)
-    tail = rng.standard_normal(L) * 0.2 * np.exp(-n / 500.0)
-    tail[:40] = 0.0
-    return h + tail
+    for fi, qi, gi in zip(f, q, g):
+        h += gi * np.exp(-np.pi * fi / qi * t) * np.sin(2 * np.pi * fi * t + rng.uniform(0, np.pi))
+    h /= np.abs(h).max()
+    h += 1e-3 * rng.standard_normal(L) * np.exp(-t / 0.01)
+    return h
 
 
 if __name__ == "__main__":
     here = os.path.dirname(os.path.abspath(__file__))
     np.save(os.path.join(here, "hyena_filters.npy"), hyena_filters())
-    np.save(os.path.join(here, "room_ir.npy"), room_ir())
+    np.save(os.path.join(here, "cabinet_ir.npy"), cabinet_ir())

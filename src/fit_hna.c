@@ -37,6 +37,18 @@ static const double hna_p[] = {4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0};
 #define HNA_STEPS 8
 /* stop an exponent's steps when the L_p norm falls by less than this */
 #define HNA_RTOL 1e-4
+/* relative weight below which a grid point is left out of a step */
+#define HNA_WMIN 1e-16
+
+/* 1 / w without the C99 Annex G slow path (__divdc3): w = 1 - l z^-1
+ * is bounded away from 0 for |l| < 1 on the unit circle. */
+static inline double complex crecip(double complex w)
+{
+    double a = creal(w), b = cimag(w), n = a * a + b * b;
+    return CMPLX(a / n, -b / n);
+}
+/* x / (2i) = -x i / 2 */
+#define DIV2I(x) ((x) * CMPLX(0.0, -0.5))
 
 static void modal_copy(cr__modal *dst, const cr__modal *src)
 {
@@ -72,10 +84,10 @@ static void err_nod(const cr__modal *m, const double complex *H, const double co
         double complex r = CMPLX(m->res_re[q], m->res_im[q]);
         if (m->kind[q] == CR_MODE_PAIR) {
             for (size_t j = 0; j < M; j++)
-                E[j] -= r * zi[j] / (1.0 - l * zi[j]) + conj(r) * zi[j] / (1.0 - conj(l) * zi[j]);
+                E[j] -= 2.0 * creal(r * zi[j] * crecip(1.0 - l * zi[j]));
         } else {
             double lr = creal(l), rr = creal(r);
-            for (size_t j = 0; j < M; j++) E[j] -= rr * zi[j] / (1.0 - lr * zi[j]);
+            for (size_t j = 0; j < M; j++) E[j] -= rr * zi[j] * crecip(1.0 - lr * zi[j]);
         }
     }
 }
@@ -132,6 +144,8 @@ typedef struct lp_ws {
     const double complex *H, *zi;
     const double *om;            /* grid weights: 1 at 0 and pi, else 2 */
     double complex *E;           /* M */
+    double complex *U;           /* M: scaled conj unit errors */
+    size_t *idx;                 /* M: grid points in the step */
     double *J, *r;               /* 2M x np, 2M */
     double *A, *As, *g, *dt;     /* np x np, np x np, np, np */
 } lp_ws;
@@ -186,6 +200,20 @@ static void theta_set(cr__modal *m, size_t nx, double *t, double rho_max)
     }
 }
 
+/* x^p for p a power of two (the exponents used here), by squaring:
+ * pow() dominated the cost. */
+static inline double pow2k(double x, double p)
+{
+    double y = x;
+    for (double q = p; q > 1.0; q *= 0.5) y *= y;
+    return y;
+}
+/* x^(p - 2) for 0 < x <= 1 */
+static inline double pow2k_m2(double x, double p)
+{
+    return p == 2.0 ? 1.0 : pow2k(x, p) / (x * x);
+}
+
 /* L_p norm (normalised by the grid weights' sum) of E - d and its max. */
 static double lp_norm(const lp_ws *w, double d, double p, double *mx)
 {
@@ -193,72 +221,91 @@ static double lp_norm(const lp_ws *w, double d, double p, double *mx)
     *mx = a;
     if (!(a > 0.0)) return 0.0;
     for (size_t j = 0; j < w->M; j++) {
-        s += w->om[j] * pow(cabs(w->E[j] - d) / a, p);
+        s += w->om[j] * pow2k(cabs(w->E[j] - d) / a, p);
         ws += w->om[j];
     }
     return a * pow(s / ws, 1.0 / p);
 }
 
-/* Residual rows and Jacobian of sqrt(w_j) (E_j - d) for the weights of
- * exponent p at the current model (E already holds the error without d).
- * Rows 0..M-1 real parts, M..2M-1 imaginary parts. */
-static void lp_jacobian(lp_ws *w, const cr__modal *m, const double *t, double p)
+/* Gauss-Newton model of phi = sum_j om_j |e_j|^p / p, e_j = E_j - d, at
+ * the current model (E already holds the error without d). With
+ * w_j = om_j |e_j|^(p-2) and u_j = e_j / |e_j|:
+ *   gradient  sum_j w_j |e_j| Re(conj(u_j) de_j),
+ *   Hessian   sum_j w_j ((p - 1) Re(conj(u_j) de_j)^2 + Im(conj(u_j) de_j)^2)
+ * (exact but for the second derivatives of e). J holds the rows
+ * sqrt((p-1) w_j) Re(conj(u_j) de_j) (0..M-1) and sqrt(w_j) Im(..)
+ * (M..2M-1); r the radial values sqrt(w_j) |e_j| / sqrt(p-1), so that
+ * J^T r is the gradient. Weights are scaled by max |e| to stay finite. */
+static size_t lp_jacobian(lp_ws *w, const cr__modal *m, const double *t, double p)
 {
-    const size_t M = w->M, R = 2 * M, nx = w->nx;
+    const size_t M = w->M, nx = w->nx;
     double a = max_abs_shift(w->E, M, m->d);
-    double *J = w->J, *r = w->r;
+    double *J = w->J, *r = w->r, sp = sqrt(p - 1.0);
+    double complex *U = w->U;
+    /* rows whose weight is negligible at this exponent carry nothing:
+     * at high p only the near-maximal errors are kept */
+    size_t Ma = 0;
     for (size_t j = 0; j < M; j++) {
         double complex e = w->E[j] - m->d;
-        double s = sqrt(w->om[j] * pow(cabs(e) / a, p - 2.0));
-        r[j] = s * creal(e);
-        r[M + j] = s * cimag(e);
-        /* dE/dd = -1 */
-        J[j + nx * R] = -s;
-        J[M + j + nx * R] = 0.0;
+        double ae = cabs(e);
+        double wj = ae > 0.0 ? w->om[j] * pow2k_m2(ae / a, p) : 0.0;
+        if (!(wj > HNA_WMIN)) continue;
+        double s = sqrt(wj);
+        w->idx[Ma] = j;
+        U[Ma] = (s / ae) * conj(e); /* sqrt(w) conj(u) */
+        r[Ma] = s * ae / sp;
+        Ma++;
+    }
+    const size_t R = 2 * Ma;
+    for (size_t i = 0; i < Ma; i++) {
+        r[Ma + i] = 0.0;
+        J[i + nx * R] = -sp * creal(U[i]); /* de/dd = -1 */
+        J[Ma + i + nx * R] = -cimag(U[i]);
     }
     size_t px = 0, pc = nx + 1;
     for (size_t q = 0; q < m->n; q++) {
         int pair = m->kind[q] == CR_MODE_PAIR;
         double complex l = CMPLX(t[px], pair ? t[px + 1] : 0.0);
         double cre = t[pc], cim = pair ? t[pc + 1] : 0.0;
-        for (size_t j = 0; j < M; j++) {
-            double complex e = w->E[j] - m->d;
-            double s = sqrt(w->om[j] * pow(cabs(e) / a, p - 2.0));
-            double complex zi = w->zi[j];
-            double complex g1 = zi / (1.0 - l * zi);
+        double *Ja = J + px * R, *Jb = J + (px + 1) * R, *Jc = J + pc * R, *Jd = J + (pc + 1) * R;
+        for (size_t i = 0; i < Ma; i++) {
+            double complex zi = w->zi[w->idx[i]], ui = U[i];
+            double complex g1 = zi * crecip(1.0 - l * zi);
+            /* e = E - sum(...): derivatives carry a minus sign */
             if (pair) {
-                double complex g2 = zi / (1.0 - conj(l) * zi);
-                double complex b1 = 0.5 * (g1 + g2), b2 = (g1 - g2) / (2.0 * I);
+                double complex g2 = zi * crecip(1.0 - conj(l) * zi);
+                double complex b1 = 0.5 * (g1 + g2), b2 = DIV2I(g1 - g2);
                 double complex q1 = g1 * g1, q2 = g2 * g2;
-                double complex da = cre * 0.5 * (q1 + q2) + cim * (q1 - q2) / (2.0 * I);
-                double complex db = cre * 0.5 * I * (q1 - q2) + cim * 0.5 * (q1 + q2);
-                /* E = H - sum(...): derivatives carry a minus sign */
-                J[j + px * R] = -s * creal(da);
-                J[M + j + px * R] = -s * cimag(da);
-                J[j + (px + 1) * R] = -s * creal(db);
-                J[M + j + (px + 1) * R] = -s * cimag(db);
-                J[j + pc * R] = -s * creal(b1);
-                J[M + j + pc * R] = -s * cimag(b1);
-                J[j + (pc + 1) * R] = -s * creal(b2);
-                J[M + j + (pc + 1) * R] = -s * cimag(b2);
+                double complex da = -ui * (cre * 0.5 * (q1 + q2) + cim * DIV2I(q1 - q2));
+                double complex db = -ui * (cre * 0.5 * I * (q1 - q2) + cim * 0.5 * (q1 + q2));
+                double complex dc = -ui * b1, dd = -ui * b2;
+                Ja[i] = sp * creal(da);
+                Ja[Ma + i] = cimag(da);
+                Jb[i] = sp * creal(db);
+                Jb[Ma + i] = cimag(db);
+                Jc[i] = sp * creal(dc);
+                Jc[Ma + i] = cimag(dc);
+                Jd[i] = sp * creal(dd);
+                Jd[Ma + i] = cimag(dd);
             } else {
-                double complex da = cre * g1 * g1;
-                J[j + px * R] = -s * creal(da);
-                J[M + j + px * R] = -s * cimag(da);
-                J[j + pc * R] = -s * creal(g1);
-                J[M + j + pc * R] = -s * cimag(g1);
+                double complex da = -ui * (cre * g1 * g1), dc = -ui * g1;
+                Ja[i] = sp * creal(da);
+                Ja[Ma + i] = cimag(da);
+                Jc[i] = sp * creal(dc);
+                Jc[Ma + i] = cimag(dc);
             }
         }
         px += pair ? 2 : 1;
         pc += pair ? 2 : 1;
     }
+    return R;
 }
 
 /* Minimise the L_p norms over theta; m holds the best iterate by max
  * error on return, *best its max error. */
 static cr_status lp_refine(lp_ws *w, cr__modal *m, cr__modal *trial, double rho_max, double *best)
 {
-    const size_t M = w->M, R = 2 * M, np = w->np;
+    const size_t M = w->M, np = w->np;
     double *t = malloc(np * sizeof *t), *tt = malloc(np * sizeof *tt);
     double *tb = malloc(np * sizeof *tb);
     if (!t || !tt || !tb) {
@@ -276,16 +323,17 @@ static cr_status lp_refine(lp_ws *w, cr__modal *m, cr__modal *trial, double rho_
         theta_set(m, w->nx, t, rho_max);
         err_nod(m, w->H, w->zi, M, w->E);
         double f = lp_norm(w, m->d, p, &mx);
+        mu = 1e-3;
         for (int step = 0; step < HNA_STEPS; step++) {
-            lp_jacobian(w, m, t, p);
-            /* A = (p - 1) J^T J, g = J^T r */
-            cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, (int)np, (int)R, p - 1.0, w->J,
+            size_t R = lp_jacobian(w, m, t, p);
+            /* A = J^T J, g = J^T r */
+            cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, (int)np, (int)R, 1.0, w->J,
                         (int)R, 0.0, w->A, (int)np);
             cblas_dgemv(CblasColMajor, CblasTrans, (int)R, (int)np, 1.0, w->J, (int)R, w->r, 1,
                         0.0, w->g, 1);
             int accepted = 0;
             double ft = f;
-            for (int tr = 0; tr < 8 && !accepted; tr++) {
+            for (int tr = 0; tr < 12 && !accepted; tr++) {
                 memcpy(w->As, w->A, np * np * sizeof *w->A);
                 for (size_t i = 0; i < np; i++) {
                     w->As[i + i * np] += mu * fmax(w->A[i + i * np], 1e-300) + 1e-300;
@@ -309,7 +357,7 @@ static cr_status lp_refine(lp_ws *w, cr__modal *m, cr__modal *trial, double rho_
                         memcpy(tb, tt, np * sizeof *t);
                     }
                 } else {
-                    mu *= 4.0;
+                    mu *= 6.0;
                 }
             }
             if (!accepted) {
@@ -322,7 +370,7 @@ static cr_status lp_refine(lp_ws *w, cr__modal *m, cr__modal *trial, double rho_
             modal_copy(m, trial);
             double rel = (f - ft) / f;
             f = ft;
-            if (rel < HNA_RTOL) break;
+            if (rel < HNA_RTOL && mu < 1e-2) break;
         }
     }
     theta_set(m, w->nx, tb, rho_max);
@@ -418,7 +466,9 @@ cr_status cr__fit_hna(const double *h, size_t L, size_t N, double margin, cr__mo
     w.As = malloc(w.np * w.np * sizeof *w.As);
     w.g = malloc(w.np * sizeof *w.g);
     w.dt = malloc(w.np * sizeof *w.dt);
-    if (!w.J || !w.r || !w.A || !w.As || !w.g || !w.dt) {
+    w.U = malloc(M * sizeof *w.U);
+    w.idx = malloc(M * sizeof *w.idx);
+    if (!w.idx || !w.U || !w.J || !w.r || !w.A || !w.As || !w.g || !w.dt) {
         st = cr__fail(CR_ENOMEM, "hna: out of memory");
         goto done;
     }
@@ -428,7 +478,7 @@ cr_status cr__fit_hna(const double *h, size_t L, size_t N, double margin, cr__mo
     if (e_ref < e_bt) modal_copy(out, &g);
 done:
     free(H); free(zi); free(E); free(om);
-    free(w.J); free(w.r); free(w.A); free(w.As); free(w.g); free(w.dt);
+    free(w.J); free(w.r); free(w.A); free(w.As); free(w.g); free(w.dt); free(w.U); free(w.idx);
     cr__modal_free(&g);
     cr__modal_free(&t);
     return st;

@@ -35,8 +35,9 @@ static const char *horizon_name(cr_horizon h)
 }
 
 /* ---- progress on stderr ---- */
+/* A progress bar, only when stderr is a terminal (scripts get a quiet
+ * stderr that holds errors only). */
 typedef struct progress {
-    int tty;
     int last; /* last percentage shown */
 } progress;
 
@@ -44,17 +45,11 @@ static void show_progress(void *ctx, size_t done, size_t total)
 {
     progress *p = ctx;
     int pct = total ? (int)(100.0 * (double)done / (double)total) : 100;
-    if (p->tty) {
-        if (pct == p->last) return;
-        int w = 40, fill = pct * w / 100;
-        fprintf(stderr, "\rfitting [%.*s%*s] %3d%% (%zu/%zu)", fill,
-                "########################################", w - fill, "", pct, done, total);
-        if (done == total) fputc('\n', stderr);
-    } else {
-        if (pct / 10 == p->last / 10 && done != total) return;
-        if (pct == p->last) return;
-        fprintf(stderr, "fitting: %zu/%zu channels (%d%%)\n", done, total, pct);
-    }
+    if (pct == p->last) return;
+    int w = 40, fill = pct * w / 100;
+    fprintf(stderr, "\rfitting [%.*s%*s] %3d%% (%zu/%zu)", fill, "########################################",
+            w - fill, "", pct, done, total);
+    if (done == total) fputc('\n', stderr);
     p->last = pct;
 }
 
@@ -162,8 +157,8 @@ int cmd_fit(int argc, char **argv)
     double *h;
     size_t C, L;
     if ((rc = cli_load_kernels(a.cmd, a.pos[0], &h, &C, &L)) != CLI_OK) return rc;
-    progress pr = {isatty(STDERR_FILENO), -1};
-    if (!quiet) {
+    progress pr = {-1};
+    if (!quiet && isatty(STDERR_FILENO)) {
         o.progress = show_progress;
         o.progress_ctx = &pr;
     }
