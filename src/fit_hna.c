@@ -29,7 +29,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdio.h>
 
 /* L_p continuation: exponents and Newton steps per exponent */
 static const double hna_p[] = {4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0};
@@ -84,7 +83,7 @@ static void err_nod(const cr__modal *m, const double complex *H, const double co
         double complex r = CMPLX(m->res_re[q], m->res_im[q]);
         if (m->kind[q] == CR_MODE_PAIR) {
             for (size_t j = 0; j < M; j++)
-                E[j] -= 2.0 * creal(r * zi[j] * crecip(1.0 - l * zi[j]));
+                E[j] -= zi[j] * (r * crecip(1.0 - l * zi[j]) + conj(r) * crecip(1.0 - conj(l) * zi[j]));
         } else {
             double lr = creal(l), rr = creal(r);
             for (size_t j = 0; j < M; j++) E[j] -= rr * zi[j] * crecip(1.0 - lr * zi[j]);
@@ -141,8 +140,12 @@ static double hinf_grid(const cr__modal *m, const double complex *H, const doubl
  * g2 the same with conj(l) (so r = (c_re - i c_im)/2), per real mode c. */
 typedef struct lp_ws {
     size_t M, nx, nc, np;
-    const double complex *H, *zi;
-    const double *om;            /* grid weights: 1 at 0 and pi, else 2 */
+    size_t M0, Mcap;             /* uniform points; capacity with extras */
+    double complex *H, *zi;      /* kernel response, z^-1 on the grid */
+    double *om;                  /* grid weights: 1 at 0 and pi, else 2 */
+    size_t nf;                   /* uniform grid size */
+    const double *h;
+    size_t L;
     double complex *E;           /* M */
     double complex *U;           /* M: scaled conj unit errors */
     size_t *idx;                 /* M: grid points in the step */
@@ -301,11 +304,41 @@ static size_t lp_jacobian(lp_ws *w, const cr__modal *m, const double *t, double 
     return R;
 }
 
+/* A pole within a few grid spacings of the unit circle makes a peak
+ * narrower than the uniform grid resolves; sample E around it: offsets
+ * 0, +-delta/2, +-delta, +-2 delta from the pole's angle, delta = 1 - |l|
+ * (the half-width). Without these points the optimiser would park error
+ * peaks between grid points. The kernel response there is summed
+ * directly (O(L) per point). Appends to the grid while there is room. */
+#define HNA_PTS 7
+static void add_pole_points(lp_ws *w, const cr__modal *m)
+{
+    static const double off[HNA_PTS] = {0.0, -0.5, 0.5, -1.0, 1.0, -2.0, 2.0};
+    const double dw = 2.0 * M_PI / (double)w->nf;
+    for (size_t q = 0; q < m->n; q++) {
+        double rho = hypot(m->pole_re[q], m->pole_im[q]), del = 1.0 - rho;
+        if (!(del < 4.0 * dw) || w->M + HNA_PTS > w->Mcap) continue;
+        double th = fabs(atan2(m->pole_im[q], m->pole_re[q]));
+        for (size_t k = 0; k < HNA_PTS; k++) {
+            double om = fmin(M_PI, fmax(0.0, th + off[k] * fmax(del, 1e-9)));
+            double complex z = cexp(-I * om), zk = 1.0, acc = 0.0;
+            for (size_t i = 0; i < w->L; i++) {
+                acc += w->h[i] * zk;
+                zk *= z;
+            }
+            w->zi[w->M] = z;
+            w->H[w->M] = acc;
+            w->om[w->M] = 1.0;
+            w->M++;
+        }
+    }
+}
+
 /* Minimise the L_p norms over theta; m holds the best iterate by max
  * error on return, *best its max error. */
 static cr_status lp_refine(lp_ws *w, cr__modal *m, cr__modal *trial, double rho_max, double *best)
 {
-    const size_t M = w->M, np = w->np;
+    const size_t np = w->np;
     double *t = malloc(np * sizeof *t), *tt = malloc(np * sizeof *tt);
     double *tb = malloc(np * sizeof *tb);
     if (!t || !tt || !tb) {
@@ -315,12 +348,18 @@ static cr_status lp_refine(lp_ws *w, cr__modal *m, cr__modal *trial, double rho_
     theta_get(m, w->nx, t);
     memcpy(tb, t, np * sizeof *t);
     modal_copy(trial, m);
-    err_nod(m, w->H, w->zi, M, w->E);
-    *best = max_abs_shift(w->E, M, m->d);
     double mu = 1e-3;
     for (size_t ip = 0; ip < HNA_NP; ip++) {
         double p = hna_p[ip], mx;
+        size_t M0 = w->M;
         theta_set(m, w->nx, t, rho_max);
+        add_pole_points(w, m);
+        if (ip == 0 || w->M != M0) { /* the best iterate on the grown grid */
+            theta_set(trial, w->nx, tb, rho_max);
+            err_nod(trial, w->H, w->zi, w->M, w->E);
+            *best = max_abs_shift(w->E, w->M, trial->d);
+        }
+        const size_t M = w->M;
         err_nod(m, w->H, w->zi, M, w->E);
         double f = lp_norm(w, m->d, p, &mx);
         mu = 1e-3;
@@ -361,11 +400,9 @@ static cr_status lp_refine(lp_ws *w, cr__modal *m, cr__modal *trial, double rho_
                 }
             }
             if (!accepted) {
-                if (getenv("HNA_DBG")) fprintf(stderr, "p %g step %d rejected mu %.3g\n", p, step, mu);
                 err_nod(m, w->H, w->zi, M, w->E); /* restore E of the current model */
                 break;
             }
-            if (getenv("HNA_DBG")) fprintf(stderr, "p %g step %d f %.6g -> %.6g best %.6g mu %.3g\n", p, step, f, ft, *best, mu);
             memcpy(t, tt, np * sizeof *t);
             modal_copy(m, trial);
             double rel = (f - ft) / f;
@@ -394,92 +431,90 @@ cr_status cr__fit_hna(const double *h, size_t L, size_t N, double margin, cr__mo
     if (out->n == 0 || N + 1 >= L) return CR_OK; /* d only, or exact */
 
     size_t nf = cr_fft_good_size(8 * L), M = nf / 2 + 1;
-    size_t nx = 0, nc = 1;
-    cr__modal g, t;
+    /* extra points: around the poles of BT, Glover, each L_p level and
+     * the result */
+    size_t Mcap = M + HNA_PTS * out->cap * (HNA_NP + 3);
+    cr__modal g, t, gl;
     memset(&g, 0, sizeof g);
     memset(&t, 0, sizeof t);
+    memset(&gl, 0, sizeof gl);
     lp_ws w;
     memset(&w, 0, sizeof w);
-    double complex *H = malloc(M * sizeof *H), *zi = malloc(M * sizeof *zi);
-    double complex *E = malloc(M * sizeof *E);
-    double *om = malloc(M * sizeof *om);
-    if (!H || !zi || !E || !om) {
-        st = cr__fail(CR_ENOMEM, "hna: out of memory");
-        goto done;
-    }
-    if ((st = cr__modal_alloc(&g, out->cap)) != CR_OK || (st = cr__modal_alloc(&t, out->cap)) != CR_OK)
-        goto done;
-    if ((st = kernel_fr(h, L, nf, H)) != CR_OK) goto done;
-    for (size_t j = 0; j < M; j++) {
-        zi[j] = cexp(-I * (2.0 * M_PI * (double)j / (double)nf));
-        om[j] = (j == 0 || 2 * j == nf) ? 1.0 : 2.0;
-    }
-    /* BT with its own d improved: the best constant is free */
-    err_nod(out, H, zi, M, E);
-    double e_bt = max_abs_shift(E, M, out->d);
-    modal_copy(&t, out);
-    t.d = best_d(E, M);
-    double e_start = max_abs_shift(E, M, t.d);
-    modal_copy(&g, &t);
-
-    /* Glover's stable part, with its best d */
-    size_t moved = 0;
-    cr__modal gl;
-    memset(&gl, 0, sizeof gl);
-    if ((st = cr__modal_alloc(&gl, out->cap)) != CR_OK) goto done;
-    st = cr__hna_glover(h, L, N, margin, &gl, &moved);
-    if (st == CR_OK && moved) st = cr__residues_ls(h, L, CR_HORIZON_INFINITE, &gl);
-    if (st == CR_OK && gl.n > 0) {
-        err_nod(&gl, H, zi, M, E);
-        gl.d = best_d(E, M);
-        double e_gl = max_abs_shift(E, M, gl.d);
-        if (e_gl < e_start) {
-            modal_copy(&g, &gl);
-            e_start = e_gl;
-        }
-    } else if (st == CR_ENOMEM) {
-        cr__modal_free(&gl);
-        goto done;
-    }
-    cr__modal_free(&gl);
-    st = CR_OK;
-
-    /* joint L_p refinement from the better start */
-    for (size_t q = 0; q < g.n; q++) nx += g.kind[q] == CR_MODE_PAIR ? 2 : 1;
-    nc = nx + 1;
-    w.M = M;
+    size_t nx = 0;
+    for (size_t q = 0; q < out->n; q++) nx += out->kind[q] == CR_MODE_PAIR ? 2 : 1;
     w.nx = nx;
-    w.nc = nc;
-    w.np = nx + nc;
-    w.H = H;
-    w.zi = zi;
-    w.om = om;
-    w.E = E;
+    w.nc = nx + 1;
+    w.np = nx + w.nc; /* Glover's stable part has the same real order (checked below) */
     size_t nJ;
-    if (!cr__mul_ok(2 * M, w.np, &nJ) || nJ > CR_MAX_ELEMS) {
-        st = cr__fail(CR_EOVERFLOW, "hna: problem too large");
-        goto done;
-    }
+    if (!cr__mul_ok(2 * Mcap, w.np, &nJ) || nJ > CR_MAX_ELEMS)
+        return cr__fail(CR_EOVERFLOW, "hna: problem too large (L %zu, N %zu)", L, N);
+    w.H = malloc(Mcap * sizeof *w.H);
+    w.zi = malloc(Mcap * sizeof *w.zi);
+    w.E = malloc(Mcap * sizeof *w.E);
+    w.U = malloc(Mcap * sizeof *w.U);
+    w.om = malloc(Mcap * sizeof *w.om);
+    w.idx = malloc(Mcap * sizeof *w.idx);
     w.J = malloc(nJ * sizeof *w.J);
-    w.r = malloc(2 * M * sizeof *w.r);
+    w.r = malloc(2 * Mcap * sizeof *w.r);
     w.A = malloc(w.np * w.np * sizeof *w.A);
     w.As = malloc(w.np * w.np * sizeof *w.As);
     w.g = malloc(w.np * sizeof *w.g);
     w.dt = malloc(w.np * sizeof *w.dt);
-    w.U = malloc(M * sizeof *w.U);
-    w.idx = malloc(M * sizeof *w.idx);
-    if (!w.idx || !w.U || !w.J || !w.r || !w.A || !w.As || !w.g || !w.dt) {
+    if (!w.H || !w.zi || !w.E || !w.U || !w.om || !w.idx || !w.J || !w.r || !w.A || !w.As ||
+        !w.g || !w.dt) {
         st = cr__fail(CR_ENOMEM, "hna: out of memory");
         goto done;
     }
+    if ((st = cr__modal_alloc(&g, out->cap)) != CR_OK || (st = cr__modal_alloc(&t, out->cap)) != CR_OK ||
+        (st = cr__modal_alloc(&gl, out->cap)) != CR_OK)
+        goto done;
+    w.M = w.M0 = M;
+    w.Mcap = Mcap;
+    w.nf = nf;
+    w.h = h;
+    w.L = L;
+    if ((st = kernel_fr(h, L, nf, w.H)) != CR_OK) goto done;
+    for (size_t j = 0; j < M; j++) {
+        w.zi[j] = cexp(-I * (2.0 * M_PI * (double)j / (double)nf));
+        w.om[j] = (j == 0 || 2 * j == nf) ? 1.0 : 2.0;
+    }
+
+    /* Glover's stable part (same real order when sigma_N > sigma_{N+1};
+     * otherwise it is not used as a start) */
+    size_t moved = 0;
+    st = cr__hna_glover(h, L, N, margin, &gl, &moved);
+    if (st == CR_OK && moved) st = cr__residues_ls(h, L, CR_HORIZON_INFINITE, &gl);
+    if (st == CR_ENOMEM) goto done;
+    int have_gl = st == CR_OK && cr__modal_order(&gl) == nx;
+    st = CR_OK;
+
+    add_pole_points(&w, out);
+    if (have_gl) add_pole_points(&w, &gl);
+    /* BT with the best constant d is the first start */
+    err_nod(out, w.H, w.zi, w.M, w.E);
+    modal_copy(&g, out);
+    g.d = best_d(w.E, w.M);
+    double e_start = max_abs_shift(w.E, w.M, g.d);
+    if (have_gl) {
+        err_nod(&gl, w.H, w.zi, w.M, w.E);
+        gl.d = best_d(w.E, w.M);
+        if (max_abs_shift(w.E, w.M, gl.d) < e_start) modal_copy(&g, &gl);
+    }
+
+    /* joint L_p refinement from the better start */
     double e_ref;
     if ((st = lp_refine(&w, &g, &t, rho_max, &e_ref)) != CR_OK) goto done;
-    e_ref = hinf_grid(&g, H, zi, M, E);
+    /* never worse than balanced truncation, on the grid with the points
+     * around both models' poles */
+    add_pole_points(&w, &g);
+    e_ref = hinf_grid(&g, w.H, w.zi, w.M, w.E);
+    double e_bt = hinf_grid(out, w.H, w.zi, w.M, w.E);
     if (e_ref < e_bt) modal_copy(out, &g);
 done:
-    free(H); free(zi); free(E); free(om);
+    free(w.H); free(w.zi); free(w.E); free(w.om);
     free(w.J); free(w.r); free(w.A); free(w.As); free(w.g); free(w.dt); free(w.U); free(w.idx);
     cr__modal_free(&g);
     cr__modal_free(&t);
+    cr__modal_free(&gl);
     return st;
 }

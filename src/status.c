@@ -39,5 +39,8 @@ cr_status cr__fail(cr_status s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
+    /* details may quote bytes from a corrupt file: keep them printable */
+    for (char *p = detail; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e) *p = '?';
     return s;
 }
