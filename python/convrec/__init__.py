@@ -115,6 +115,17 @@ _sig("cr_model_kernel", ctypes.c_int, _vp, _c_size, _p_double)
 _sig("cr_model_save", ctypes.c_int, _vp, ctypes.c_char_p)
 _sig("cr_model_load", ctypes.c_int, ctypes.POINTER(_vp), ctypes.c_char_p)
 
+for _x, _R in (("d", _p_double), ("f", _p_float)):
+    _sig(f"cr_stream_{_x}_create", ctypes.c_int, ctypes.POINTER(_vp), _vp, _c_size, ctypes.c_uint)
+    _sig(f"cr_stream_{_x}_destroy", None, _vp)
+    _sig(f"cr_stream_{_x}_reset", ctypes.c_int, _vp)
+    _sig(f"cr_stream_{_x}_state_len", _c_size, _vp)
+    _sig(f"cr_stream_{_x}_get_state", ctypes.c_int, _vp, _R, _c_size)
+    _sig(f"cr_stream_{_x}_set_state", ctypes.c_int, _vp, _R, _c_size)
+    _sig(f"cr_stream_{_x}_step", ctypes.c_int, _vp, _R, _R)
+    _sig(f"cr_stream_{_x}_block", ctypes.c_int, _vp, _R, _c_size, _R)
+    _sig(f"cr_stream_{_x}_prefill", ctypes.c_int, _vp, _R, _c_size, _R, ctypes.c_int)
+
 _METHODS = {"auto": 0, "bt": 1, "hna": 2, "pencil": 3}
 _HORIZONS = {"window": 0, "infinite": 1}
 
@@ -278,11 +289,87 @@ class Model:
     def spectral_radius(self):
         return np.array([_lib.cr_model_spectral_radius(self._h, c) for c in range(self.channels)])
 
+    def stream(self, batch=1, dtype=np.float64, allow_unstable=False):
+        """A Stream running this model's recurrence for `batch` independent streams."""
+        return Stream(self, batch, dtype, allow_unstable)
+
+    def filter(self, u):
+        """Run the recurrence over u ((T,), (C, T) or (B, C, T)) from zero state;
+        same shape and dtype (float32 or float64) as u."""
+        u3, shape = _signal(u, self.channels)
+        s = self.stream(u3.shape[0], u3.dtype)
+        return s.block(u3).reshape(shape)
+
     def kernel(self, L):
         """(C, L) float64 impulse responses."""
         out = np.empty((self.channels, int(L)))
         _check(_lib.cr_model_kernel(self._h, int(L), _ptr(out)), "kernel")
         return out
+
+
+class Stream:
+    """The recurrence of a Model for B streams: step (B, C) -> (B, C), block
+    (B, C, T) -> (B, C, T), prefill, reset, and the state as an array.
+    Never allocates while stepping; not to be shared between threads."""
+
+    def __init__(self, model, batch=1, dtype=np.float64, allow_unstable=False):
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError("dtype must be float32 or float64")
+        self._x = "d" if self.dtype == np.float64 else "f"
+        self._fn = lambda name: getattr(_lib, f"cr_stream_{self._x}_{name}")
+        self._model = model  # keeps the model alive for the caller's convenience
+        self.B, self.C = int(batch), model.channels
+        h = _vp()
+        _check(self._fn("create")(ctypes.byref(h), model._h, self.B, 1 if allow_unstable else 0), "stream")
+        self._h = h
+
+    def __del__(self):
+        if getattr(self, "_h", None) and _lib is not None:
+            self._fn("destroy")(self._h)
+            self._h = None
+
+    def _arr(self, u, ndim):
+        u = np.ascontiguousarray(u, dtype=self.dtype)
+        if u.ndim == ndim - 1:
+            u = u[None]
+        if u.shape[:2] != (self.B, self.C):
+            raise ValueError(f"expected shape ({self.B}, {self.C}{', T' if ndim == 3 else ''})")
+        return u
+
+    def step(self, u):
+        u = self._arr(u, 2)
+        y = np.empty_like(u)
+        _check(self._fn("step")(self._h, _ptr(u), _ptr(y)), "step")
+        return y
+
+    def block(self, u):
+        u = self._arr(u, 3)
+        y = np.empty_like(u)
+        _check(self._fn("block")(self._h, _ptr(u), u.shape[2], _ptr(y)), "block")
+        return y
+
+    def prefill(self, u, method="auto"):
+        """Consume a prompt (B, C, T) without producing outputs."""
+        u = self._arr(u, 3)
+        how = {"auto": 0, "recurrence": 1, "fft": 2}[method]
+        _check(self._fn("prefill")(self._h, _ptr(u), u.shape[2], None, how), "prefill")
+
+    def reset(self):
+        _check(self._fn("reset")(self._h), "reset")
+
+    @property
+    def state(self):
+        """The state as (B, C, M, 2) real array (re, im of each mode)."""
+        n = self._fn("state_len")(self._h)
+        buf = np.empty(n, dtype=self.dtype)
+        _check(self._fn("get_state")(self._h, _ptr(buf), n), "state")
+        return buf.reshape(self.B, self.C, -1, 2)
+
+    @state.setter
+    def state(self, value):
+        buf = np.ascontiguousarray(value, dtype=self.dtype).ravel()
+        _check(self._fn("set_state")(self._h, _ptr(buf), buf.size), "state")
 
 
 def fit(h, order=None, tol=None, horizon="window", method="auto", margin=None, max_order=None, threads=0):
