@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Run every benchmark and study, one after the other (the machine should be
+# otherwise idle), and keep their machine-readable output.
+#   bench/run_all.sh BUILD_DIR OUT_DIR [--quick]
+set -euo pipefail
+build=$(cd "${1:?build folder}" && pwd)
+out=${2:?output folder}
+quick=${3:-}
+src=$(cd "$(dirname "$0")/.." && pwd)
+py=${PYTHON:-/usr/bin/python3}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+export CONVREC_BIN="$build/convrec"
+(cd "$build" && make -s bench)
+log() { echo "== $*" >&2; }
+{
+    echo "# machine: $(uname -m), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+    echo "# date: $(date -u +%F) commit: $(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+} > "$out/machine.txt"
+log bench_conv;   "$build/bench/bench_conv" | tee "$out/bench_conv.txt"
+log bench_conv_scipy; "$py" "$src/bench/bench_conv_scipy.py" | tee "$out/bench_conv_scipy.txt"
+log bench_step;   "$build/bench/bench_step" ${quick:+quick} | tee "$out/bench_step.txt"
+log bench_filter_vs_conv; "$py" "$src/bench/bench_filter_vs_conv.py" | tee "$out/bench_filter_vs_conv.txt"
+log bench_fit;    "$build/bench/bench_fit" | tee "$out/bench_fit.txt"
+log study_convergence; "$py" "$src/bench/study_convergence.py" ${quick:+--quick} --out "$out/study" | tail -40 | tee "$out/study_summary.txt"
+log "done: $out"
