@@ -40,6 +40,19 @@ double cr__tail_energy(const cr__modal *m, size_t L);
  * Never returns a model worse than the one passed in. */
 cr_status cr__refine_varpro(const double *h, size_t L, cr_horizon horizon,
                             double margin, cr__modal *m);
+/* The same with the pole bound |lambda| <= rho_max given directly
+ * (window horizon: rho_max < 2 may exceed 1, for continuation from an
+ * unstable start; infinite: rho_max < 1) and maxit > 0 LM iterations
+ * (0: the default). */
+cr_status cr__refine_varpro_ex(const double *h, size_t L, cr_horizon horizon, double rho_max,
+                               int maxit, cr__modal *m);
+/* Window horizon, QR-based (no Gram matrices): for poles crowded near
+ * the unit circle where the default path stalls. Stops after maxit LM
+ * iterations, when the squared error reaches f_stop, or on stagnation.
+ * Never returns a model worse than the input (unless the input is
+ * outside rho_max). */
+cr_status cr__refine_varpro_precise(const double *h, size_t L, double rho_max, int maxit,
+                                    double f_stop, cr__modal *m);
 
 /* --- fit_hna.c (refine work) ---------------------------------------- */
 /* Hankel-norm style fit of order N for the infinite horizon, aiming at

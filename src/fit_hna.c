@@ -10,16 +10,20 @@
  *    poles are a good start.
  * 2. From the better start, minimise the L_p norm of the error on the
  *    frequency grid over poles, residues and d jointly, p = 4 .. 256
- *    (continuation towards the max norm): damped Newton steps of IRLS
- *    form, weights |E_j|^(p-2), Hessian (p - 1) J^T W J (the IRLS matrix
- *    alone overshoots by p - 1), Levenberg-Marquardt damping with the
- *    step accepted only when the L_p norm falls. Poles are projected
- *    into |lambda| <= 1 - margin after every step. The iterate with the
- *    smallest max error is kept.
+ *    (continuation towards the max norm): Gauss-Newton steps for
+ *    sum |E_j|^p, weights |E_j|^(p-2), curvature p - 1 along the error's
+ *    direction and 1 across it (plain IRLS overshoots by p - 1),
+ *    Levenberg-Marquardt damping, a step accepted only when the L_p norm
+ *    falls. Poles are projected into |lambda| <= 1 - margin after every
+ *    step. The iterate with the smallest max error is kept.
  * 3. The result is never worse on the grid than the balanced truncation.
  *
  * The grid is the one the fit record measures H-inf on (cr_fft_good_size
- * of 8L points on the circle, half of it by symmetry).
+ * of 8L points on the circle, half of it by symmetry), plus points around
+ * every pole closer to the circle than a few grid spacings: without them
+ * the optimiser parks error peaks between grid points (measured: 8L-grid
+ * ratio 1.9 hiding 2.5 on a 32L grid). With them the 8L and 32L figures
+ * agree to ~0.5% in the median.
  */
 #include "fit_refine.h"
 

@@ -422,18 +422,26 @@ static void modal_assign(cr__modal *dst, const cr__modal *src)
 cr_status cr__refine_varpro(const double *h, size_t L, cr_horizon horizon,
                             double margin, cr__modal *m)
 {
+    if (!(margin >= 0.0 && margin < 1.0))
+        return cr__fail(CR_EINVAL, "varpro: margin %g outside [0, 1)", margin);
+    return cr__refine_varpro_ex(h, L, horizon, margin > 0.0 ? 1.0 - margin : 1.0 - 1e-15, 0, m);
+}
+
+cr_status cr__refine_varpro_ex(const double *h, size_t L, cr_horizon horizon, double rho_max,
+                               int maxit_in, cr__modal *m)
+{
     if (!h) return cr__fail(CR_EINVAL, "varpro: kernel is NULL");
     if (L == 0) return cr__fail(CR_EINVAL, "varpro: kernel length is 0");
     if (horizon != CR_HORIZON_WINDOW && horizon != CR_HORIZON_INFINITE)
         return cr__fail(CR_EINVAL, "varpro: invalid horizon %d", (int)horizon);
-    if (!(margin >= 0.0 && margin < 1.0))
-        return cr__fail(CR_EINVAL, "varpro: margin %g outside [0, 1)", margin);
+    if (!(rho_max > 0.0 && rho_max < (horizon == CR_HORIZON_INFINITE ? 1.0 : 2.0)))
+        return cr__fail(CR_EINVAL, "varpro: pole bound %g outside (0, %g)", rho_max,
+                        horizon == CR_HORIZON_INFINITE ? 1.0 : 2.0);
     cr_status st = cr__refine_check_modal(m);
     if (st != CR_OK) return st;
     for (size_t k = 0; k < L; k++)
         if (!isfinite(h[k])) return cr__fail(CR_ENONFINITE, "varpro: kernel has NaN/Inf at %zu", k);
     const int inf = horizon == CR_HORIZON_INFINITE;
-    const double rho_max = margin > 0.0 ? 1.0 - margin : 1.0 - 1e-15;
     size_t P = cr__refine_ncols(m);
 
     /* The input's own error: the result must not be worse. An input with
@@ -504,8 +512,8 @@ cr_status cr__refine_varpro(const double *h, size_t L, cr_horizon horizon,
     for (size_t n = L - 1; n < w.nr; n++) w.A[2 * P * w.nr + n] = 0.0;
 
     poles_to_theta(&w, m, th);
-    int maxit = VP_MAXIT;
-    const char *env = getenv("CONVREC_VARPRO_MAXIT");
+    int maxit = maxit_in > 0 ? maxit_in : VP_MAXIT;
+    const char *env = maxit_in > 0 ? NULL : getenv("CONVREC_VARPRO_MAXIT");
     if (env) {
         int v = atoi(env);
         if (v >= 0 && v < 100000) maxit = v;
@@ -598,6 +606,316 @@ done:
     free(gsave);
     free(Hsave);
     free(dscale);
+    modal_release(&best);
+    return st;
+}
+
+/* ---- Precise variant (window horizon) ---------------------------------
+ * The Gram-based evaluation above squares the condition number of
+ * [Phi Psi]. When many poles crowd near 1 with angles about one Rayleigh
+ * width 2 pi / L apart (trained S4D kernels), Phi itself is well
+ * conditioned but the derivative columns Psi nearly lie in span(Phi), the
+ * Gauss-Newton matrix has condition ~1e10, and the Gram path takes tiny
+ * steps or fails outright. Here everything goes through Householder QR:
+ * Phi = Q R gives the coefficients and the projection, Kaufman's
+ * Jacobian J = -P_perp D (D = d(Phi c)/d theta) is formed explicitly, and
+ * each LM step comes from the SVD of the triangular factor of J, so any
+ * damping costs only O(P^2). About 3x the cost of a Gram iteration. */
+
+typedef struct vq_ws {
+    vp_ws v;                 /* parametrisation only: M, kind, rho_max */
+    size_t nr, P;
+    double *Q;               /* nr x P: scaled Phi, then its QR factors */
+    double *tau;             /* P */
+    double *colsc;           /* P */
+    double *qh;              /* nr: Q^T h */
+    double *c;               /* P unscaled coefficients */
+    double *r;               /* nr residual */
+    double *J;               /* nr x P Jacobian (then its QR factors) */
+    double *tauJ;            /* P */
+    double *qr;              /* nr: Q_J^T r */
+    double *RJ, *U, *VT, *sv;/* P x P, P x P, P x P, P */
+    double complex *lam, *dlam;
+    double f;
+} vq_ws;
+
+/* f, c, r at th; with want_jac also J. Returns 0, or -1 when the design
+ * is numerically singular (coinciding poles) or not finite. */
+static int vq_eval(vq_ws *w, const double *h1, const double *th, int want_jac)
+{
+    const size_t nr = w->nr, P = w->P;
+    theta_to_poles(&w->v, th, w->lam, w->dlam);
+    size_t p = 0;
+    for (size_t j = 0; j < w->v.M; j++) {
+        double lr = creal(w->lam[j]), li = cimag(w->lam[j]);
+        if (w->v.kind[j] == CR_MODE_PAIR) {
+            double *restrict f0 = w->Q + p * nr, *restrict f1 = w->Q + (p + 1) * nr;
+            double zr = 1.0, zi = 0.0;
+            for (size_t n = 0; n < nr; n++) {
+                f0[n] = zr;
+                f1[n] = zi;
+                double t = zr * lr - zi * li;
+                zi = zr * li + zi * lr;
+                zr = t;
+            }
+            p += 2;
+        } else {
+            double *restrict f0 = w->Q + p * nr, z = 1.0;
+            for (size_t n = 0; n < nr; n++) {
+                f0[n] = z;
+                z *= lr;
+            }
+            p += 1;
+        }
+    }
+    for (size_t q = 0; q < P; q++) {
+        double s = cblas_dnrm2((int)nr, w->Q + q * nr, 1);
+        if (!(s > 0.0) || !isfinite(s)) return -1;
+        w->colsc[q] = 1.0 / s;
+        cblas_dscal((int)nr, w->colsc[q], w->Q + q * nr, 1);
+    }
+    if (LAPACKE_dgeqrf(LAPACK_COL_MAJOR, (lapack_int)nr, (lapack_int)P, w->Q, (lapack_int)nr,
+                       w->tau) != 0)
+        return -1;
+    double dmax = 0.0, dmin = INFINITY;
+    for (size_t q = 0; q < P; q++) {
+        double d = fabs(w->Q[q + q * nr]);
+        dmax = fmax(dmax, d);
+        dmin = fmin(dmin, d);
+    }
+    if (!(dmin > 1e-13 * dmax)) return -1;
+    memcpy(w->qh, h1, nr * sizeof *h1);
+    if (LAPACKE_dormqr(LAPACK_COL_MAJOR, 'L', 'T', (lapack_int)nr, 1, (lapack_int)P, w->Q,
+                       (lapack_int)nr, w->tau, w->qh, (lapack_int)nr) != 0)
+        return -1;
+    memcpy(w->c, w->qh, P * sizeof *w->c);
+    cblas_dtrsv(CblasColMajor, CblasUpper, CblasNoTrans, CblasNonUnit, (int)P, w->Q, (int)nr,
+                w->c, 1);
+    double f = 0.0;
+    for (size_t n = P; n < nr; n++) f += w->qh[n] * w->qh[n];
+    w->f = f;
+    for (size_t q = 0; q < P; q++) w->c[q] *= w->colsc[q];
+    /* residual r = Q [0; qh2] (accurate even when c is large) */
+    memset(w->r, 0, P * sizeof *w->r);
+    memcpy(w->r + P, w->qh + P, (nr - P) * sizeof *w->r);
+    if (LAPACKE_dormqr(LAPACK_COL_MAJOR, 'L', 'N', (lapack_int)nr, 1, (lapack_int)P, w->Q,
+                       (lapack_int)nr, w->tau, w->r, (lapack_int)nr) != 0)
+        return -1;
+    if (!isfinite(w->f)) return -1;
+    for (size_t q = 0; q < P; q++)
+        if (!isfinite(w->c[q])) return -1;
+    if (!want_jac) return 0;
+    /* D[:, t] = d(Phi c)/d theta_t: for a pair, Re(kappa_t n lambda^(n-1)),
+     * kappa_t = gamma dlambda/dtheta_t, gamma = c_p - i c_{p+1}. */
+    p = 0;
+    for (size_t j = 0; j < w->v.M; j++) {
+        double lr = creal(w->lam[j]), li = cimag(w->lam[j]);
+        if (w->v.kind[j] == CR_MODE_PAIR) {
+            double complex gam = CMPLX(w->c[p], -w->c[p + 1]);
+            double complex k0 = gam * w->dlam[p], k1 = gam * w->dlam[p + 1];
+            double a0 = creal(k0), b0 = cimag(k0), a1 = creal(k1), b1 = cimag(k1);
+            double *restrict d0 = w->J + p * nr, *restrict d1 = w->J + (p + 1) * nr;
+            double zr = 1.0, zi = 0.0; /* lambda^(n-1) */
+            d0[0] = d1[0] = 0.0;
+            for (size_t n = 1; n < nr; n++) {
+                double pr = (double)n * zr, pi = (double)n * zi;
+                d0[n] = a0 * pr - b0 * pi;
+                d1[n] = a1 * pr - b1 * pi;
+                double t = zr * lr - zi * li;
+                zi = zr * li + zi * lr;
+                zr = t;
+            }
+            p += 2;
+        } else {
+            double k0 = w->c[p] * creal(w->dlam[p]), z = 1.0;
+            double *restrict d0 = w->J + p * nr;
+            d0[0] = 0.0;
+            for (size_t n = 1; n < nr; n++) {
+                d0[n] = k0 * (double)n * z;
+                z *= lr;
+            }
+            p += 1;
+        }
+    }
+    /* J = -P_perp D = -(D - Q Q^T D) = -Q [0; (Q^T D)_2] */
+    if (LAPACKE_dormqr(LAPACK_COL_MAJOR, 'L', 'T', (lapack_int)nr, (lapack_int)P, (lapack_int)P,
+                       w->Q, (lapack_int)nr, w->tau, w->J, (lapack_int)nr) != 0)
+        return -1;
+    for (size_t q = 0; q < P; q++) memset(w->J + q * nr, 0, P * sizeof *w->J);
+    if (LAPACKE_dormqr(LAPACK_COL_MAJOR, 'L', 'N', (lapack_int)nr, (lapack_int)P, (lapack_int)P,
+                       w->Q, (lapack_int)nr, w->tau, w->J, (lapack_int)nr) != 0)
+        return -1;
+    for (size_t i = 0; i < nr * P; i++) w->J[i] = -w->J[i];
+    for (size_t i = 0; i < nr * P; i++)
+        if (!isfinite(w->J[i])) return -1;
+    return 0;
+}
+
+static void vq_free(vq_ws *w)
+{
+    free(w->Q); free(w->tau); free(w->colsc); free(w->qh); free(w->c); free(w->r);
+    free(w->J); free(w->tauJ); free(w->qr); free(w->RJ); free(w->U); free(w->VT); free(w->sv);
+    free(w->lam); free(w->dlam);
+}
+
+cr_status cr__refine_varpro_precise(const double *h, size_t L, double rho_max, int maxit,
+                                    double f_stop, cr__modal *m)
+{
+    if (!h) return cr__fail(CR_EINVAL, "varpro: kernel is NULL");
+    if (!(rho_max > 0.0 && rho_max < 2.0))
+        return cr__fail(CR_EINVAL, "varpro: pole bound %g outside (0, 2)", rho_max);
+    cr_status st = cr__refine_check_modal(m);
+    if (st != CR_OK) return st;
+    size_t P = cr__refine_ncols(m);
+    if (P == 0 || L < 3 || L - 1 < 2 * P) /* too few rows: the Gram path handles it */
+        return cr__refine_varpro_ex(h, L, CR_HORIZON_WINDOW, rho_max, maxit, m);
+    for (size_t k = 0; k < L; k++)
+        if (!isfinite(h[k])) return cr__fail(CR_ENONFINITE, "varpro: kernel has NaN/Inf at %zu", k);
+    double e_in = model_err2(m, h, L, 0);
+    for (size_t j = 0; j < m->n; j++)
+        if (hypot(m->pole_re[j], m->kind[j] == CR_MODE_PAIR ? m->pole_im[j] : 0.0) > rho_max)
+            e_in = INFINITY;
+    if (isnan(e_in)) return cr__fail(CR_ENOMEM, "varpro: out of memory");
+
+    vq_ws w;
+    memset(&w, 0, sizeof w);
+    w.nr = L - 1;
+    w.P = P;
+    w.v.M = m->n;
+    w.v.kind = m->kind;
+    w.v.rho_max = rho_max;
+    size_t nA;
+    if (!cr__mul_ok(w.nr, P, &nA) || nA > CR_MAX_ELEMS)
+        return cr__fail(CR_EOVERFLOW, "varpro: problem too large");
+    w.Q = malloc(nA * sizeof *w.Q);
+    w.J = malloc(nA * sizeof *w.J);
+    w.tau = malloc(P * sizeof *w.tau);
+    w.tauJ = malloc(P * sizeof *w.tauJ);
+    w.colsc = malloc(P * sizeof *w.colsc);
+    w.qh = malloc(w.nr * sizeof *w.qh);
+    w.r = malloc(w.nr * sizeof *w.r);
+    w.qr = malloc(w.nr * sizeof *w.qr);
+    w.c = malloc(P * sizeof *w.c);
+    w.RJ = malloc(P * P * sizeof *w.RJ);
+    w.U = malloc(P * P * sizeof *w.U);
+    w.VT = malloc(P * P * sizeof *w.VT);
+    w.sv = malloc(P * sizeof *w.sv);
+    w.lam = malloc(m->n * sizeof *w.lam);
+    w.dlam = malloc(P * sizeof *w.dlam);
+    double *th = malloc(P * sizeof *th), *th_new = malloc(P * sizeof *th_new);
+    double *dsc = calloc(P, sizeof *dsc), *ut = malloc(P * sizeof *ut);
+    double *step = malloc(P * sizeof *step), *qr_keep = malloc(P * sizeof *qr_keep);
+    double *sv_keep = malloc(P * sizeof *sv_keep), *VT_keep = malloc(P * P * sizeof *VT_keep);
+    cr__modal best = {0};
+    st = modal_clone(m, &best);
+    if (st != CR_OK || !w.Q || !w.J || !w.tau || !w.tauJ || !w.colsc || !w.qh || !w.r || !w.qr ||
+        !w.c || !w.RJ || !w.U || !w.VT || !w.sv || !w.lam || !w.dlam || !th || !th_new || !dsc ||
+        !ut || !step || !qr_keep || !sv_keep || !VT_keep) {
+        st = cr__fail(CR_ENOMEM, "varpro: out of memory");
+        goto done;
+    }
+    poles_to_theta(&w.v, m, th);
+    const double *h1 = h + 1;
+    double hn2 = 0.0;
+    for (size_t k = 1; k < L; k++) hn2 += h[k] * h[k];
+    const double ftiny = fmax(f_stop, 1e-30 * (hn2 > 0 ? hn2 : 1.0));
+    if (maxit <= 0) maxit = VP_MAXIT;
+    int have = vq_eval(&w, h1, th, 1) == 0;
+    double f = have ? w.f : INFINITY, lm = -1.0, nu = 2.0;
+    int rejects = 0, slow = 0, fresh = 1;
+    for (int it = 0; have && it < maxit && f > ftiny; it++) {
+        if (fresh) {
+            /* More's scaling (running max of column norms), then
+             * J~ = J diag(1/d) = Q_J R_J, R_J = U S V^T */
+            for (size_t q = 0; q < P; q++) {
+                double s = cblas_dnrm2((int)w.nr, w.J + q * w.nr, 1);
+                dsc[q] = fmax(dsc[q], s);
+            }
+            double dm = 0.0;
+            for (size_t q = 0; q < P; q++) dm = fmax(dm, dsc[q]);
+            if (!(dm > 0.0)) break;
+            for (size_t q = 0; q < P; q++) {
+                double d = fmax(dsc[q], 1e-12 * dm);
+                cblas_dscal((int)w.nr, 1.0 / d, w.J + q * w.nr, 1);
+                ut[q] = d; /* keep d */
+            }
+            if (LAPACKE_dgeqrf(LAPACK_COL_MAJOR, (lapack_int)w.nr, (lapack_int)P, w.J,
+                               (lapack_int)w.nr, w.tauJ) != 0)
+                break;
+            memcpy(w.qr, w.r, w.nr * sizeof *w.qr);
+            if (LAPACKE_dormqr(LAPACK_COL_MAJOR, 'L', 'T', (lapack_int)w.nr, 1, (lapack_int)P, w.J,
+                               (lapack_int)w.nr, w.tauJ, w.qr, (lapack_int)w.nr) != 0)
+                break;
+            memset(w.RJ, 0, P * P * sizeof *w.RJ);
+            for (size_t q = 0; q < P; q++)
+                for (size_t i = 0; i <= q; i++) w.RJ[i + q * P] = w.J[i + q * w.nr];
+            if (LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'A', (lapack_int)P, (lapack_int)P, w.RJ,
+                               (lapack_int)P, w.sv, w.U, (lapack_int)P, w.VT, (lapack_int)P) != 0)
+                break;
+            /* u = U^T (Q_J^T r)[0:P] */
+            cblas_dgemv(CblasColMajor, CblasTrans, (int)P, (int)P, 1.0, w.U, (int)P, w.qr, 1, 0.0,
+                        qr_keep, 1);
+            memcpy(sv_keep, w.sv, P * sizeof *sv_keep);
+            memcpy(VT_keep, w.VT, P * P * sizeof *VT_keep);
+            memcpy(step, ut, P * sizeof *step); /* d */
+            memcpy(ut, step, P * sizeof *ut);
+            if (lm < 0.0) lm = 1e-3 * sv_keep[0] * sv_keep[0];
+            fresh = 0;
+        }
+        /* s~ = -V diag(s/(s^2+lm)) u, s = s~ / d; predicted decrease of f */
+        double pred = 0.0;
+        for (size_t i = 0; i < P; i++) {
+            double s2 = sv_keep[i] * sv_keep[i], fct = lm / (s2 + lm);
+            pred += qr_keep[i] * qr_keep[i] * (1.0 - fct * fct);
+            w.sv[i] = sv_keep[i] > 0.0 ? -qr_keep[i] * sv_keep[i] / (s2 + lm) : 0.0;
+        }
+        cblas_dgemv(CblasColMajor, CblasTrans, (int)P, (int)P, 1.0, VT_keep, (int)P, w.sv, 1, 0.0,
+                    step, 1);
+        for (size_t q = 0; q < P; q++) th_new[q] = th[q] + step[q] / ut[q];
+        int ok = vq_eval(&w, h1, th_new, 1) == 0;
+        double fn = ok ? w.f : INFINITY;
+        if (ok && fn < f) {
+            double rho = pred > 0.0 ? (f - fn) / pred : 1.0;
+            double rel = (f - fn) / f;
+            memcpy(th, th_new, P * sizeof *th);
+            f = fn;
+            double t = 2.0 * rho - 1.0;
+            lm *= fmax(1.0 / 3.0, 1.0 - t * t * t);
+            nu = 2.0;
+            rejects = 0;
+            fresh = 1;
+            slow = rel < 1e-6 ? slow + 1 : 0;
+            if (slow >= 5) break;
+        } else {
+            lm *= nu;
+            nu *= 2.0;
+            if (++rejects > 20) break;
+            if (!ok || 1) {
+                /* w holds the rejected point: restore J, r at th lazily
+                 * (the kept factorisation still describes th) */
+            }
+        }
+    }
+    /* final: poles from theta, residues by the robust SVD solve */
+    theta_to_poles(&w.v, th, w.lam, NULL);
+    for (size_t j = 0; j < m->n; j++) {
+        m->pole_re[j] = creal(w.lam[j]);
+        m->pole_im[j] = m->kind[j] == CR_MODE_PAIR ? cimag(w.lam[j]) : 0.0;
+    }
+    st = cr__residues_ls(h, L, CR_HORIZON_WINDOW, m);
+    double e_out = st == CR_OK ? model_err2(m, h, L, 0) : INFINITY;
+    if (!(e_out <= e_in)) {
+        if (isfinite(e_in)) {
+            modal_assign(m, &best);
+            st = CR_OK;
+        } else if (st == CR_OK && !isfinite(e_out)) {
+            st = cr__fail(CR_ENOCONV, "varpro: no finite model");
+        }
+    }
+done:
+    vq_free(&w);
+    free(th); free(th_new); free(dsc); free(ut); free(step); free(qr_keep); free(sv_keep);
+    free(VT_keep);
     modal_release(&best);
     return st;
 }

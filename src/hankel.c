@@ -8,6 +8,7 @@
  * Rayleigh-Ritz after each power step) whose mat-vecs use the FFT Hankel
  * operator of the spectral module, so no m x n matrix is ever formed. */
 #include "fit.h"
+#include "spectral.h"
 
 #include <lapacke.h>
 #include <cblas.h>
@@ -21,6 +22,9 @@
 #define HK_DENSE_MAX 96
 /* Randomized block = wanted + oversampling. */
 #define HK_OVERSAMPLE 10
+/* Zero-padded (certificate) decompositions up to this rank bound get all
+ * their values from dense LAPACK on top of the iterative vectors. */
+#define HK_EXACT_MAX 256
 #define HK_MAXIT 40
 #define HK_MAXIT_FIT 12     /* sweeps when only a fit needs the vectors */
 
@@ -137,6 +141,12 @@ typedef struct hk_pair { double a; size_t i; } hk_pair;
 static int hk_cmp_desc(const void *x, const void *y)
 {
     double a = ((const hk_pair *)x)->a, b = ((const hk_pair *)y)->a;
+    return (a < b) - (a > b);
+}
+
+static int hk_cmp_dbl_desc(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
     return (a < b) - (a > b);
 }
 
@@ -341,6 +351,310 @@ done:
 }
 
 /* ---------------------------------------------------------------------- */
+/* Square case (m == n: H = H^T): symmetric Lanczos, one mat-vec per step
+ * instead of the two of a two-sided method, converging at both ends of
+ * the spectrum at once (singular values are the |eigenvalues|; u = z,
+ * v = sign(lambda) z). Full reorthogonalisation (classical Gram-Schmidt,
+ * repeated when it cancels, "twice is enough"), kept in Arnoldi form: the
+ * reorthogonalisation coefficients are the projected matrix T = Q^T H Q,
+ * so a thick restart (keep the best Ritz vectors, continue from the
+ * residual direction) needs no special bookkeeping. Residual of a Ritz
+ * pair (theta, Q s): |beta| |s_last|, an absolute bound on the distance
+ * from theta to an eigenvalue; Ritz values never exceed the true ones in
+ * magnitude (Cauchy interlacing on each sign). */
+static double hk_gauss(uint64_t *seed)
+{
+    double u1 = ((double)(hk_next(seed) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+    double u2 = (double)(hk_next(seed) >> 11) * (1.0 / 9007199254740992.0);
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+/* w -= Q c with c = Q^T w (j columns of Q), repeated once when the norm
+ * drops below 1/sqrt(2) of its value (DGKS). Adds the coefficients to c
+ * (which must be zeroed or hold earlier coefficients). Returns ||w||. */
+static double hk_cgs(const double *Q, size_t n, size_t j, double *w, double *c, double *tmp)
+{
+    double nrm0 = cblas_dnrm2((int)n, w, 1), nrm = nrm0;
+    for (int pass = 0; pass < 3 && j > 0; pass++) {
+        cblas_dgemv(CblasColMajor, CblasTrans, (int)n, (int)j, 1.0, Q, (int)n, w, 1, 0.0, tmp, 1);
+        cblas_dgemv(CblasColMajor, CblasNoTrans, (int)n, (int)j, -1.0, Q, (int)n, tmp, 1, 1.0, w, 1);
+        for (size_t i = 0; i < j; i++) c[i] += tmp[i];
+        double prev = nrm;
+        nrm = cblas_dnrm2((int)n, w, 1);
+        if (nrm > 0.7071 * prev) break;
+    }
+    (void)nrm0;
+    return nrm;
+}
+
+/* Eigen-decomposition of the leading J x J block of T (upper triangle,
+ * leading dimension ldt) into theta/S (S is J x J), order by |theta|
+ * descending in ord. */
+static cr_status hk_pair_solve(const double *T, size_t ldt, size_t J, double *S, double *theta,
+                               hk_pair *ord, int aug)
+{
+    for (size_t c = 0; c < J; c++)
+        for (size_t i = 0; i <= c; i++) S[i + c * J] = T[i + c * ldt];
+    lapack_int info = LAPACKE_dsyev(LAPACK_COL_MAJOR, 'V', 'U', (lapack_int)J, S, (lapack_int)J, theta);
+    if (info != 0) return cr__fail(CR_ELAPACK, "hankel: dsyev failed (info %d)", (int)info);
+    /* augmented: sigma = the positive eigenvalues; the negative mirror
+     * images sort last */
+    for (size_t i = 0; i < J; i++) { ord[i].a = aug ? theta[i] : fabs(theta[i]); ord[i].i = i; }
+    qsort(ord, J, sizeof *ord, hk_cmp_desc);
+    return CR_OK;
+}
+
+/* w = A x for the symmetric A = H (square) or [0 H; H^T 0] (aug). */
+static cr_status hk_sym_apply(const hk_op *op, int aug, const double *x, double *w, double *work)
+{
+    size_t m = op->m;
+    if (!aug) {
+        if (op->fft) { cr__hankel_op_apply_raw(op->fft, 0, 1, x, m, w, m, work); return CR_OK; }
+        return hk_apply(op, 0, 1, x, m, w, m);
+    }
+    if (op->fft) {
+        cr__hankel_op_apply_raw(op->fft, 0, 1, x + m, op->n, w, m, work);
+        cr__hankel_op_apply_raw(op->fft, 1, 1, x, m, w + m, op->n, work);
+        return CR_OK;
+    }
+    cr_status st = hk_apply(op, 0, 1, x + m, op->n, w, m);
+    return st != CR_OK ? st : hk_apply(op, 1, 1, x, m, w + m, op->n);
+}
+
+/* Converged when the leading `need` Ritz pairs have residuals <= thr
+ * (vectors good enough for the caller) and their values are accurate to
+ * vtol: a Ritz value is within r^2 / gap of an eigenvalue when the gap to
+ * the rest of the spectrum is gap (Kato-Temple; the gap is estimated by
+ * the other Ritz values), and always within r. Values are the
+ * certificates (sigma_{N+1}), so they are held to the strict tolerance
+ * even when the caller accepts rough vectors. */
+static int hk_lz_done(const double *S, const double *theta, const hk_pair *ord, size_t j,
+                      size_t need, double beta, double dropped, double thr, double vtol)
+{
+    for (size_t c = 0; c < need; c++) {
+        double r = fabs(beta * S[(j - 1) + ord[c].i * j]) + dropped;
+        if (r > thr) return 0;
+        if (r <= vtol) continue;
+        double th = theta[ord[c].i], gap = INFINITY;
+        for (size_t i = 0; i < j; i++)
+            if (i != ord[c].i) gap = fmin(gap, fabs(theta[i] - th));
+        if (!(r * r <= vtol * gap)) return 0;
+    }
+    return 1;
+}
+
+static cr_status hk_lanczos(const hk_op *op, size_t k, size_t need, int vectors, double rtol,
+                            double ttol, cr__hsvd *out)
+{
+    /* Rectangular H (m != n): the same on the symmetric augmented matrix
+     * [0 H; H^T 0] (eigenvalues +-sigma), started from [u; 0]: that is
+     * Golub-Kahan bidiagonalisation (one H and one H^T product per two
+     * steps), without squaring the values as H H^T would. */
+    int aug = op->m != op->n;
+    size_t m = op->m, n = aug ? op->m + op->n : op->n;
+    size_t b = k + HK_OVERSAMPLE;            /* values reported */
+    if (b > op->m || b > op->n) b = op->m < op->n ? op->m : op->n;
+    size_t J = (aug ? 2 : 1) * (2 * b + 16); /* basis size before a restart */
+    if (J > n) J = n;
+    size_t ldt = J + 1;
+    cr_status st = CR_OK;
+    size_t nq;
+    double *Q = NULL, *T = NULL, *S = NULL, *theta = NULL, *tmp = NULL, *work = NULL;
+    hk_pair *ord = NULL;
+    if (!cr__mul_ok(n, J + 1, &nq))
+        return cr__fail(CR_EOVERFLOW, "hankel: Lanczos basis %zu x %zu too large", n, J + 1);
+    Q = malloc(nq * sizeof *Q);
+    T = calloc(ldt * ldt, sizeof *T);
+    S = malloc(J * J * sizeof *S);
+    theta = malloc(J * sizeof *theta);
+    tmp = malloc(2 * (J + 1) * sizeof *tmp);
+    ord = malloc(J * sizeof *ord);
+    work = op->fft ? cr__fft_alloc_d(cr__hankel_op_work(op->fft)) : NULL;
+    if (!Q || !T || !S || !theta || !tmp || !ord || (op->fft && !work)) {
+        st = cr__fail(CR_ENOMEM, "hankel: out of memory (Lanczos, n = %zu, basis %zu)", n, J + 1);
+        goto done;
+    }
+    uint64_t seed = 0x5eed0000ULL ^ (uint64_t)n * 0x9e37ULL;
+    for (size_t i = 0; i < n; i++) Q[i] = aug && i >= m ? 0.0 : hk_gauss(&seed);
+    double nr = cblas_dnrm2((int)n, Q, 1);
+    cblas_dscal((int)n, 1.0 / nr, Q, 1);
+
+    size_t p = 0;              /* columns kept by the last restart */
+    size_t j = 0;              /* columns of Q with their T column done */
+    double beta = 0, anorm = 0, dropped = 0;
+    size_t total = 0;          /* mat-vecs, for the iteration cap */
+    size_t maxmv = 20 * n > 50 * J ? 50 * J : 20 * n;
+    if (maxmv < n) maxmv = n;
+    int finished = 0;
+    double thr = 0;
+    while (!finished) {
+        /* expand the basis up to J columns */
+        while (j < J) {
+            double *w = Q + (j + 1) * n, *c = T + j * ldt;
+            if ((st = hk_sym_apply(op, aug, Q + j * n, w, work)) != CR_OK) goto done;
+            total++;
+            double hn = cblas_dnrm2((int)n, w, 1);
+            if (hn > anorm) anorm = hn;
+            memset(c, 0, (j + 1) * sizeof *c);
+            beta = hk_cgs(Q, n, j + 1, w, c, tmp);
+            j++;
+            if (j == n) { dropped = fmax(dropped, beta); beta = 0; break; }
+            if (beta <= 1e-13 * anorm) {
+                /* invariant subspace: continue from a random direction
+                 * orthogonal to it; the dropped coupling joins the error */
+                dropped = fmax(dropped, beta);
+                for (size_t i = 0; i < n; i++) w[i] = hk_gauss(&seed);
+                memset(tmp + J + 1, 0, (J + 1) * sizeof *tmp);
+                double tn = hk_cgs(Q, n, j, w, tmp + J + 1, tmp);   /* coefficients discarded */
+                if (!(tn > 0)) { beta = 0; break; }
+                cblas_dscal((int)n, 1.0 / tn, w, 1);
+                beta = 0;
+            } else {
+                cblas_dscal((int)n, 1.0 / beta, w, 1);
+            }
+            if (j >= (aug ? 2 : 1) * b + 4 && ((j - p) % 4 == 0 || j == J)) {
+                if ((st = hk_pair_solve(T, ldt, j, S, theta, ord, aug)) != CR_OK) goto done;
+                thr = fmax(rtol * fabs(ord[0].a), ttol * fabs(ord[need - 1].a));
+                if (hk_lz_done(S, theta, ord, j, need, beta, dropped, thr, rtol * fabs(ord[0].a)) ||
+                    total >= maxmv) {
+                    finished = 1;
+                    break;
+                }
+            }
+        }
+        if (finished) break;
+        if ((st = hk_pair_solve(T, ldt, j, S, theta, ord, aug)) != CR_OK) goto done;
+        thr = fmax(rtol * fabs(ord[0].a), ttol * fabs(ord[need - 1].a));
+        if (j == n || j < J || total >= maxmv) break;   /* whole space, exhausted, or capped */
+        /* thick restart: keep the leading Ritz vectors, continue from the
+         * residual direction q_J (already orthonormal to them) */
+        size_t keep = b + (J - b) / 2;
+        if (keep >= J) keep = J - 1;
+        double *Y = malloc(n * keep * sizeof *Y);
+        double *Sk = malloc(J * keep * sizeof *Sk);
+        if (!Y || !Sk) {
+            free(Y); free(Sk);
+            st = cr__fail(CR_ENOMEM, "hankel: out of memory (Lanczos restart)");
+            goto done;
+        }
+        for (size_t c2 = 0; c2 < keep; c2++) memcpy(Sk + c2 * J, S + ord[c2].i * J, J * sizeof *S);
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)keep, (int)J, 1.0, Q,
+                    (int)n, Sk, (int)J, 0.0, Y, (int)n);
+        memcpy(Q, Y, n * keep * sizeof *Q);
+        memmove(Q + keep * n, Q + J * n, n * sizeof *Q);
+        memset(T, 0, ldt * ldt * sizeof *T);
+        for (size_t c2 = 0; c2 < keep; c2++) T[c2 + c2 * ldt] = theta[ord[c2].i];
+        free(Y); free(Sk);
+        p = keep;
+        j = keep;
+    }
+
+    /* j columns: Ritz values/vectors of T_j (S, theta, ord are current) */
+    size_t nv = b < j ? b : j;
+    if (aug) {      /* only positive Ritz values are singular values */
+        size_t npos = 0;
+        while (npos < nv && ord[npos].a > 0) npos++;
+        nv = npos > 0 ? npos : 1;
+    }
+    if (k > nv) k = nv;
+    out->sigma = malloc(nv * sizeof *out->sigma);
+    out->err = malloc(nv * sizeof *out->err);
+    if (!out->sigma || !out->err) { st = cr__fail(CR_ENOMEM, "hankel: out of memory"); goto done; }
+    for (size_t c2 = 0; c2 < nv; c2++) {
+        out->sigma[c2] = fabs(ord[c2].a);
+        out->err[c2] = fabs(beta * S[(j - 1) + ord[c2].i * j]) + dropped;
+    }
+    out->nsigma = nv;
+    out->nconv = 0;
+    while (out->nconv < nv && out->err[out->nconv] <= thr) out->nconv++;
+    out->k = k;
+    if (vectors && k > 0) {
+        double *Sk = malloc(j * k * sizeof *Sk);
+        double *Y = malloc(n * k * sizeof *Y);
+        out->U = malloc(m * k * sizeof *out->U);
+        out->V = malloc((n - (aug ? m : 0)) * k * sizeof *out->V);
+        if (!Sk || !Y || !out->U || !out->V) {
+            free(Sk);
+            free(Y);
+            st = cr__fail(CR_ENOMEM, "hankel: out of memory");
+            goto done;
+        }
+        for (size_t c2 = 0; c2 < k; c2++) memcpy(Sk + c2 * j, S + ord[c2].i * j, j * sizeof *S);
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)k, (int)j, 1.0, Q,
+                    (int)n, Sk, (int)j, 0.0, Y, (int)n);
+        free(Sk);
+        for (size_t c2 = 0; c2 < k; c2++) {
+            const double *y = Y + c2 * n;
+            if (aug) {   /* y = [u; v] / sqrt(2): renormalise each half */
+                size_t nn = n - m;
+                double nu = cblas_dnrm2((int)m, y, 1), nw = cblas_dnrm2((int)nn, y + m, 1);
+                nu = nu > 0 ? 1.0 / nu : 0.0;
+                nw = nw > 0 ? 1.0 / nw : 0.0;
+                for (size_t i = 0; i < m; i++) out->U[i + c2 * m] = nu * y[i];
+                for (size_t i = 0; i < nn; i++) out->V[i + c2 * nn] = nw * y[m + i];
+            } else {
+                double sg = theta[ord[c2].i] < 0 ? -1.0 : 1.0;
+                for (size_t i = 0; i < n; i++) {
+                    out->U[i + c2 * n] = y[i];
+                    out->V[i + c2 * n] = sg * y[i];
+                }
+            }
+        }
+        free(Y);
+    }
+done:
+    free(Q); free(T); free(S); free(theta); free(tmp); free(ord);
+    cr__fft_free(work);
+    return st;
+}
+
+/* All singular values by dense LAPACK (no vectors) in place of the
+ * iterative ones: the zero-padded decomposition's values are the fit
+ * record's certificates (sigma_{N+1}, 2 sum_{i>N} sigma_i), and for small
+ * matrices knowing every one exactly costs little (values only are ~2x
+ * cheaper than with vectors; r = 255: 1.7 ms). The vectors stay the
+ * iterative ones. */
+static cr_status hk_exact_values(const double *h, size_t L, size_t m, size_t n, cr__hsvd *out)
+{
+    size_t r = out->r;
+    cr_status st = CR_OK;
+    double *H = hk_form(h, L, m, n);
+    double *w = malloc(r * sizeof *w);
+    double *err = calloc(r, sizeof *err);
+    if (H == NULL || w == NULL || err == NULL) {
+        st = cr__fail(CR_ENOMEM, "hankel: out of memory for a %zu x %zu SVD", m, n);
+        goto done;
+    }
+    lapack_int info;
+    double dummy = 0;
+    if (m == n)
+        info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'N', 'U', (lapack_int)n, H, (lapack_int)n, w);
+    else
+        info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'N', (lapack_int)m, (lapack_int)n, H,
+                              (lapack_int)m, w, &dummy, 1, &dummy, 1);
+    if (info != 0) {
+        st = cr__fail(CR_ELAPACK, "hankel: %s failed (info %d)", m == n ? "dsyevd" : "dgesdd",
+                      (int)info);
+        goto done;
+    }
+    if (m == n) {
+        for (size_t i = 0; i < r; i++) w[i] = fabs(w[i]);
+        qsort(w, r, sizeof *w, hk_cmp_dbl_desc);
+    }
+    free(out->sigma);
+    free(out->err);
+    out->sigma = w;
+    out->err = err;
+    w = err = NULL;
+    out->nsigma = r;
+    out->nconv = r;
+    out->dense = 1;
+done:
+    free(H); free(w); free(err);
+    return st;
+}
+
+/* ---------------------------------------------------------------------- */
 cr_status cr__hankel_svd(const double *h, size_t L, cr_horizon which,
                          size_t k, size_t need, int vectors, double rtol,
                          double ttol, cr__hsvd *out)
@@ -384,8 +698,13 @@ cr_status cr__hankel_svd(const double *h, size_t L, cr_horizon which,
                             "than 4 GiB of work space; ask for fewer", k, m, n);
         hk_op op = { m, n, h, L, NULL, NULL };
         st = cr_hankel_op_create(&op.fft, h, L, m, n);
-        if (st == CR_OK) st = hk_random(&op, k, need, vectors, rtol, ttol > 0 ? ttol : 0.0, out);
+        if (st == CR_OK && hk_mode != 3)
+            st = hk_lanczos(&op, k, need, vectors, rtol, ttol > 0 ? ttol : 0.0, out);
+        else if (st == CR_OK)
+            st = hk_random(&op, k, need, vectors, rtol, ttol > 0 ? ttol : 0.0, out);
         cr_hankel_op_destroy(op.fft);
+        if (st == CR_OK && which == CR_HORIZON_INFINITE && out->r <= HK_EXACT_MAX)
+            st = hk_exact_values(h, L, m, n, out);
     }
     if (st != CR_OK) cr__hsvd_free(out);
     return st;

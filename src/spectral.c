@@ -387,6 +387,7 @@ struct cr_hankel_op {
     size_t L, m, n, N;
     int zero;               /* H == 0 (L == 1) */
     fftw_complex *G;        /* spectrum of g, scaled by 1/N, N/2 + 1 */
+    fftw_plan fwd, inv;     /* in-place, aligned, size N (from the cache) */
 };
 
 cr_status cr_hankel_op_create(cr_hankel_op **op, const double *h, size_t L, size_t m, size_t n)
@@ -417,6 +418,11 @@ cr_status cr_hankel_op_create(cr_hankel_op **op, const double *h, size_t L, size
         memset(g, 0, N * sizeof(double));
         if (Lg > 0) memcpy(g, h + 1, Lg * sizeof(double));
         st = cr__rfft_d(N, g, o->G);
+        /* Plans for the in-place aligned work buffers of the raw apply,
+         * fetched once here rather than per call. */
+        o->fwd = cr__plan_d(CR__FFT_R2C, N, g, g);
+        o->inv = cr__plan_d(CR__FFT_C2R, N, g, g);
+        if (st == CR_OK && (o->fwd == NULL || o->inv == NULL)) st = CR_ENOMEM;
         double s = 1.0 / (double)N;
         for (size_t k = 0; k < nc; k++) {
             o->G[k][0] *= s;
@@ -440,11 +446,12 @@ void cr_hankel_op_destroy(cr_hankel_op *op)
 }
 
 /* Y (rows x k, ldy) = correlation of g with each column of X (cols x k). */
-static cr_status hankel_apply(const cr_hankel_op *op, size_t rows, size_t cols, size_t k,
-                              const double *X, size_t ldx, double *Y, size_t ldy, const char *who)
+static cr_status hankel_apply(const cr_hankel_op *op, int trans, size_t k, const double *X,
+                              size_t ldx, double *Y, size_t ldy, const char *who)
 {
     size_t tx, ty;
     if (op == NULL || X == NULL || Y == NULL) return cr__fail(CR_EINVAL, "%s: NULL argument", who);
+    size_t rows = trans ? op->n : op->m, cols = trans ? op->m : op->n;
     if (k == 0) return cr__fail(CR_EINVAL, "%s: zero columns", who);
     if (ldx < cols || ldy < rows)
         return cr__fail(CR_EINVAL, "%s: leading dimension too small (ldx=%zu < %zu or ldy=%zu < %zu)", who,
@@ -460,46 +467,58 @@ static cr_status hankel_apply(const cr_hankel_op *op, size_t rows, size_t cols, 
         for (size_t j = 0; j < k; j++) memset(Y + j * ldy, 0, rows * sizeof(double));
         return CR_OK;
     }
-    size_t N = op->N, nc = N / 2 + 1;
-    double *buf = cr__fft_alloc_d(2 * nc);
+    double *buf = cr__fft_alloc_d(cr__hankel_op_work(op));
     if (buf == NULL) return CR_ENOMEM;
-    fftw_complex *Z = (fftw_complex *)buf;
-    /* In place: one buffer, and the transforms of size N (<= a few M) stay
-     * in cache. */
-    fftw_plan fwd = cr__plan_d(CR__FFT_R2C, N, buf, buf);
-    fftw_plan inv = cr__plan_d(CR__FFT_C2R, N, buf, buf);
-    if (fwd == NULL || inv == NULL) {
-        cr__fft_free(buf);
-        return CR_ENOMEM;
+    cr__hankel_op_apply_raw(op, trans, k, X, ldx, Y, ldy, buf);
+    cr__fft_free(buf);
+    return CR_OK;
+}
+
+size_t cr__hankel_op_work(const cr_hankel_op *op)
+{
+    return 2 * (op->N / 2 + 1);
+}
+
+/* Correlation of g with each column: reverse x into the buffer, one
+ * in-place r2c, the product with G, one in-place c2r, and the wanted
+ * window copied out. */
+void cr__hankel_op_apply_raw(const cr_hankel_op *op, int trans, size_t k,
+                             const double *X, size_t ldx, double *Y, size_t ldy,
+                             double *restrict work)
+{
+    size_t rows = trans ? op->n : op->m, cols = trans ? op->m : op->n;
+    if (op->zero) {
+        for (size_t j = 0; j < k; j++) memset(Y + j * ldy, 0, rows * sizeof(double));
+        return;
     }
+    size_t N = op->N, nc = N / 2 + 1;
+    fftw_complex *Z = (fftw_complex *)work;
     const fftw_complex *G = op->G;
     for (size_t j = 0; j < k; j++) {
-        const double *x = X + j * ldx;
-        for (size_t i = 0; i < cols; i++) buf[i] = x[cols - 1 - i];
-        memset(buf + cols, 0, (2 * nc - cols) * sizeof(double));
-        fftw_execute_dft_r2c(fwd, buf, Z);
+        const double *restrict x = X + j * ldx;
+        for (size_t i = 0; i < cols; i++) work[i] = x[cols - 1 - i];
+        memset(work + cols, 0, (2 * nc - cols) * sizeof(double));
+        fftw_execute_dft_r2c(op->fwd, work, Z);
         for (size_t q = 0; q < nc; q++) {
             double a = Z[q][0], b = Z[q][1];
             Z[q][0] = a * G[q][0] - b * G[q][1];
             Z[q][1] = a * G[q][1] + b * G[q][0];
         }
-        fftw_execute_dft_c2r(inv, Z, buf);
-        memcpy(Y + j * ldy, buf + cols - 1, rows * sizeof(double));
+        fftw_execute_dft_c2r(op->inv, Z, work);
+        memcpy(Y + j * ldy, work + cols - 1, rows * sizeof(double));
     }
-    cr__fft_free(buf);
-    return CR_OK;
 }
 
 cr_status cr_hankel_op_apply(const cr_hankel_op *op, size_t k, const double *X, size_t ldx, double *Y,
                              size_t ldy)
 {
     if (op == NULL) return cr__fail(CR_EINVAL, "hankel_op_apply: NULL op");
-    return hankel_apply(op, op->m, op->n, k, X, ldx, Y, ldy, "hankel_op_apply");
+    return hankel_apply(op, 0, k, X, ldx, Y, ldy, "hankel_op_apply");
 }
 
 cr_status cr_hankel_op_apply_t(const cr_hankel_op *op, size_t k, const double *X, size_t ldx, double *Y,
                                size_t ldy)
 {
     if (op == NULL) return cr__fail(CR_EINVAL, "hankel_op_apply_t: NULL op");
-    return hankel_apply(op, op->n, op->m, k, X, ldx, Y, ldy, "hankel_op_apply_t");
+    return hankel_apply(op, 1, k, X, ldx, Y, ldy, "hankel_op_apply_t");
 }
