@@ -2,8 +2,9 @@
  *
  *   bench_fit [--no-hsv] [--no-sweep] [--no-accept] [--dense-max L]
  *
- * hsv:    dense vs randomized Hankel SVD (leading N+1 triplets), to place
- *         the dense/randomized switch (HK_DENSE_MAX in src/hankel.c).
+ * hsv:    dense vs Lanczos vs the former subspace iteration (leading 17
+ *         triplets, fit tolerances, one thread), to place the dense /
+ *         iterative switch (HK_DENSE_MAX in src/hankel.c).
  * sweep:  seconds per kernel (1 thread) at L in {512, 2048, 8192, 65536},
  *         N in {8, 16, 32}, for bt and auto, with a dense LAPACK balanced
  *         truncation (dgesdd of the formed (L-1) x (L-1) Hankel, then the
@@ -18,6 +19,9 @@
 #include "fit.h"
 
 #include <lapacke.h>
+#ifdef HAVE_OPENBLAS_SET_NUM_THREADS
+#include <cblas.h>
+#endif
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,24 +115,32 @@ static cr_status dense_bt(const double *h, size_t L, size_t N, cr__modal *m)
 
 static void bench_hsv(void)
 {
-    const size_t Ls[] = { 64, 96, 128, 192, 256, 512 };
+    /* modes of cr__hankel_set_mode: 1 dense, 2 Lanczos (square) /
+     * Golub-Kahan (rectangular), 3 the former two-sided subspace iteration */
+    static const char *const path[] = { "auto", "dense", "lanczos", "subspace" };
+    const size_t Ls[] = { 64, 96, 128, 192, 256, 512, 2048, 2049 };
+#ifdef HAVE_OPENBLAS_SET_NUM_THREADS
+    openblas_set_num_threads(1);   /* as inside cr_fit */
+#endif
     for (size_t t = 0; t < sizeof Ls / sizeof *Ls; t++) {
-        size_t L = Ls[t], reps = 20;
+        size_t L = Ls[t], reps = L > 512 ? 10 : 20;
         double *h = malloc(L * sizeof *h);
         hyena_kernel(h, L, 1 + L);
-        for (int mode = 1; mode <= 2; mode++) {
+        for (int w = 0; w < 2; w++)
+        for (int mode = L > 512 ? 2 : 1; mode <= 3; mode++) {
             cr__hankel_set_mode(mode);
+            cr_horizon hz = w ? CR_HORIZON_WINDOW : CR_HORIZON_INFINITE;
             double t0 = now();
             for (size_t r = 0; r < reps; r++) {
                 cr__hsvd s;
-                if (cr__hankel_svd(h, L, CR_HORIZON_INFINITE, 17, 17, 1, 1e-12, 1e-3, &s) != CR_OK) {
+                if (cr__hankel_svd(h, L, hz, 17, 17, 1, 1e-12, 1e-2, &s) != CR_OK) {
                     printf("bench=hsv L=%zu error=\"%s\"\n", L, cr_error_detail());
                     break;
                 }
                 cr__hsvd_free(&s);
             }
-            printf("bench=hsv L=%zu k=17 path=%s sec=%.6g\n", L, mode == 1 ? "dense" : "random",
-                   (now() - t0) / (double)reps);
+            printf("bench=hsv L=%zu horizon=%s k=17 path=%s sec=%.6g\n", L, w ? "window" : "infinite",
+                   path[mode], (now() - t0) / (double)reps);
         }
         cr__hankel_set_mode(0);
         free(h);

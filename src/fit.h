@@ -70,7 +70,7 @@ cr_status cr__fit_pencil(const double *h, size_t L, size_t N, double margin,
 /* Leading singular triplets of a Hankel matrix of h (length L):
  * CR_HORIZON_INFINITE: zero-padded H[i,j] = h[i+j+1], i,j < L-1;
  * CR_HORIZON_WINDOW:   window Hankel, i < p = ceil((L-1)/2), j < q = L - p.
- * Dense LAPACK for small matrices, otherwise randomized subspace iteration
+ * Dense LAPACK for small matrices, otherwise Lanczos (symmetric, or Golub-Kahan for rectangular) with FFT mat-vecs
  * with FFT mat-vecs (no m x n matrix formed), iterated until the leading
  * `need` triplets have residual <= rtol * sigma_1 (or an iteration cap). */
 typedef struct cr__hsvd {

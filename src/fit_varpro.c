@@ -837,7 +837,7 @@ cr_status cr__refine_varpro_precise(const double *h, size_t L, double rho_max, i
             for (size_t q = 0; q < P; q++) {
                 double d = fmax(dsc[q], 1e-12 * dm);
                 cblas_dscal((int)w.nr, 1.0 / d, w.J + q * w.nr, 1);
-                ut[q] = d; /* keep d */
+                ut[q] = d; /* the scaling of this factorisation */
             }
             if (LAPACKE_dgeqrf(LAPACK_COL_MAJOR, (lapack_int)w.nr, (lapack_int)P, w.J,
                                (lapack_int)w.nr, w.tauJ) != 0)
@@ -857,8 +857,6 @@ cr_status cr__refine_varpro_precise(const double *h, size_t L, double rho_max, i
                         qr_keep, 1);
             memcpy(sv_keep, w.sv, P * sizeof *sv_keep);
             memcpy(VT_keep, w.VT, P * P * sizeof *VT_keep);
-            memcpy(step, ut, P * sizeof *step); /* d */
-            memcpy(ut, step, P * sizeof *ut);
             if (lm < 0.0) lm = 1e-3 * sv_keep[0] * sv_keep[0];
             fresh = 0;
         }
@@ -890,10 +888,8 @@ cr_status cr__refine_varpro_precise(const double *h, size_t L, double rho_max, i
             lm *= nu;
             nu *= 2.0;
             if (++rejects > 20) break;
-            if (!ok || 1) {
-                /* w holds the rejected point: restore J, r at th lazily
-                 * (the kept factorisation still describes th) */
-            }
+            /* the kept factorisation (sv_keep, VT_keep, qr_keep, ut)
+             * still describes th: only the damping changes */
         }
     }
     /* final: poles from theta, residues by the robust SVD solve */

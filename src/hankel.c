@@ -4,9 +4,15 @@
  *   infinite horizon: zero-padded, i, j < L-1 (the FIR system's Hankel);
  *   window horizon:   i < p = ceil((L-1)/2), j < q = L - p, no padding.
  * Small matrices are formed and decomposed by dense LAPACK. Larger ones go
- * through a randomized subspace iteration (Halko-Martinsson-Tropp with
- * Rayleigh-Ritz after each power step) whose mat-vecs use the FFT Hankel
- * operator of the spectral module, so no m x n matrix is ever formed. */
+ * through Lanczos with full reorthogonalisation and thick restarts: on H
+ * itself when it is square (H = H^T: one mat-vec per step), on the
+ * augmented [0 H; H^T 0] (Golub-Kahan) when it is not; the mat-vecs use
+ * the FFT Hankel operator of the spectral module, so no m x n matrix is
+ * ever formed. Zero-padded decompositions up to HK_EXACT_MAX also get all
+ * their values from dense LAPACK (they are the fit certificates). The
+ * former two-sided randomized subspace iteration (hk_random) is kept for
+ * comparison (cr__hankel_set_mode(3)): at L = 2048 it took 5x longer and
+ * stalled on flat spectra (2.5e-5 sigma_1 value errors). */
 #include "fit.h"
 #include "spectral.h"
 
@@ -16,9 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Up to this rank bound r = min(m, n) the dense SVD is as cheap as the
- * randomized path for ~17 triplets (bench/bench_fit.c "bench=hsv" lines:
- * equal near r = 95, randomized 2.4x faster at r = 127 and 8x at 511). */
+/* Up to this rank bound r = min(m, n) the dense SVD is about as cheap as
+ * Lanczos for ~17 triplets (bench/bench_fit.c "bench=hsv" lines, one
+ * thread: equal near r = 95, Lanczos 1.5x faster at r = 127 (with the
+ * exact values) and 25x at 511). */
 #define HK_DENSE_MAX 96
 /* Randomized block = wanted + oversampling. */
 #define HK_OVERSAMPLE 10
@@ -28,6 +35,8 @@
 #define HK_MAXIT 40
 #define HK_MAXIT_FIT 12     /* sweeps when only a fit needs the vectors */
 
+/* 0 automatic, 1 dense, 2 Lanczos, 3 the former subspace iteration
+ * (2 and 3 whenever the block fits); for tests and benches only. */
 static volatile int hk_mode = 0;
 void cr__hankel_set_mode(int mode) { hk_mode = mode; }
 
@@ -374,7 +383,7 @@ static double hk_gauss(uint64_t *seed)
  * (which must be zeroed or hold earlier coefficients). Returns ||w||. */
 static double hk_cgs(const double *Q, size_t n, size_t j, double *w, double *c, double *tmp)
 {
-    double nrm0 = cblas_dnrm2((int)n, w, 1), nrm = nrm0;
+    double nrm = cblas_dnrm2((int)n, w, 1);
     for (int pass = 0; pass < 3 && j > 0; pass++) {
         cblas_dgemv(CblasColMajor, CblasTrans, (int)n, (int)j, 1.0, Q, (int)n, w, 1, 0.0, tmp, 1);
         cblas_dgemv(CblasColMajor, CblasNoTrans, (int)n, (int)j, -1.0, Q, (int)n, tmp, 1, 1.0, w, 1);
@@ -383,7 +392,6 @@ static double hk_cgs(const double *Q, size_t n, size_t j, double *w, double *c, 
         nrm = cblas_dnrm2((int)n, w, 1);
         if (nrm > 0.7071 * prev) break;
     }
-    (void)nrm0;
     return nrm;
 }
 
@@ -679,7 +687,7 @@ cr_status cr__hankel_svd(const double *h, size_t L, cr_horizon which,
 
     int dense = out->r <= HK_DENSE_MAX || k + HK_OVERSAMPLE >= out->r / 2;
     if (hk_mode == 1) dense = 1;
-    if (hk_mode == 2 && k + HK_OVERSAMPLE <= out->r) dense = 0;
+    if (hk_mode >= 2 && k + HK_OVERSAMPLE <= out->r) dense = 0;
     cr_status st;
     if (dense) {
         size_t mn;
