@@ -9,7 +9,11 @@
  *   - auto = best of {bt, pencil} refined by variable projection for the
  *     horizon (never worse than plain bt: the better start is refined and
  *     refinement never makes a model worse; the other start is refined
- *     too when its raw error is within 1.5x of the refined one);
+ *     too when its raw error is within 1.5x of the refined one, or when
+ *     the refined error is far above sigma_{N+1}); window horizon only:
+ *     if the error is still > 1e3 sigma_{N+1} (and > 1e-8 ||h||), a
+ *     continuation in the pole bound from the raw pencil model
+ *     (fit_hard_window, for poles crowded near 1);
  *   - with order == 0 the smallest order meeting tol is searched from the
  *     HSV estimate, verified by fitting. If even max_order misses tol, the
  *     max_order fit is returned (status OK; its record shows the error).
@@ -133,6 +137,81 @@ static cr_status ensure_svd(fit_ws *w, cr_horizon which, size_t k)
     return cr__hankel_svd(w->h, w->L, which, want, k, 1, FIT_RTOL, FIT_TTOL, s);
 }
 
+/* Crowded near-unit poles (window horizon). When many pole pairs sit
+ * near 1 about one Rayleigh width 2 pi / L apart (trained S4D kernels),
+ * each half of the window alone cannot separate them: the window Hankel
+ * (whose rows and columns each see half the window) loses numerical rank,
+ * its shift-invariant subspace puts poles outside the circle (|lambda| ~
+ * 1.005-1.03; that model fits to ~1e-9), and clipping them costs 1e-2 ..
+ * 1e-1, a point from which local refinement stalls. The full window does
+ * resolve the poles (the true design matrix is well conditioned), so the
+ * l2 fit is well posed; what is missing is a start in its basin. We get
+ * there by continuation in the pole bound: start from the raw (unstable)
+ * pencil model, padded to order N with slow pairs near 1, and refine with
+ * the QR-based variable projection under |lambda| <= rho, lowering rho
+ * step by step to 1 - margin. Costs ~1-2 s per channel at L = 1024,
+ * N = 64, so it runs only when the cheap route ends far above what the
+ * window Hankel singular values say is reachable. */
+#define HARD_STAGE_IT 40
+#define HARD_FINAL_IT 400
+
+static void clip_radius(cr__modal *m, double rmax)
+{
+    for (size_t j = 0; j < m->n; j++) {
+        double a = hypot(m->pole_re[j], m->pole_im[j]);
+        if (a > rmax) {
+            m->pole_re[j] *= rmax / a;
+            m->pole_im[j] *= rmax / a;
+        }
+    }
+}
+
+/* Continuation fit into w->cand (see above); *e2 its squared error. */
+static cr_status fit_hard_window(fit_ws *w, size_t N, double hn2, double shrink, double *e2)
+{
+    const double *h = w->h;
+    size_t L = w->L;
+    cr__modal *m = &w->cand;
+    double rmax = 1.0 - w->o->margin;
+    cr_status st;
+    *e2 = INFINITY;
+    /* margin < 0: the pencil leaves poles up to radius 2 where they are */
+    if ((st = cr__fit_pencil_svd(h, L, N, -1.0, &w->swin, m)) != CR_OK) return st;
+    size_t n = cr__modal_order(m);
+    double th = 2.0 * 3.141592653589793 / (double)L;
+    while (n + 2 <= N && m->n < m->cap) {
+        size_t j = m->n++;
+        m->kind[j] = CR_MODE_PAIR;
+        m->pole_re[j] = 0.999 * cos(th);
+        m->pole_im[j] = 0.999 * sin(th);
+        m->res_re[j] = m->res_im[j] = 0;
+        th *= 2.3;
+        if (th > 3.0) th = 3.0;
+        n += 2;
+    }
+    if ((st = cr__residues_ls(h, L, CR_HORIZON_WINDOW, m)) != CR_OK) return st;
+    double rho = 0.0;
+    for (size_t j = 0; j < m->n; j++) rho = fmax(rho, hypot(m->pole_re[j], m->pole_im[j]));
+    rho = fmax(rho * 1.00001, rmax);
+    if (rho >= 2.0) rho = 1.999;
+    const double f_stop = 1e-18 * hn2;
+    for (;;) {
+        /* a pole exactly on the bound is frozen radially by the tanh map */
+        clip_radius(m, rho * (1.0 - 1e-4));
+        int last = rho <= rmax;
+        st = cr__refine_varpro_precise(h, L, rho, last ? HARD_FINAL_IT : HARD_STAGE_IT, f_stop, m);
+        if (st != CR_OK) return st;
+        if (last) break;
+        double ex = rho - 1.0;
+        if (ex > 2e-4) rho = 1.0 + shrink * ex;
+        else if (ex > 0) rho = 1.0 - 1e-4;
+        else rho = 1.0 - 0.5 * (1.0 - rho);
+        if (rho < rmax || (rho < 1.0 && 1.0 - rho < 2.0 * (1.0 - rmax))) rho = rmax;
+    }
+    *e2 = sq_error(h, L, CR_HORIZON_WINDOW, m, w->work);
+    return CR_OK;
+}
+
 /* One fit of order N with the chosen method into w->best; *e2 = squared
  * l2 error for the horizon. */
 static cr_status fit_order(fit_ws *w, size_t N, double *e2)
@@ -166,7 +245,8 @@ static cr_status fit_order(fit_ws *w, size_t N, double *e2)
          * when its raw error is within 1.5x of that refined error (it then
          * has a real chance to end lower). */
         if ((st = ensure_svd(w, CR_HORIZON_INFINITE, N + 1)) != CR_OK) return st;
-        if ((st = ensure_svd(w, CR_HORIZON_WINDOW, N)) != CR_OK) return st;
+        /* N + 1 window triplets: sigma_{N+1} judges the refined error */
+        if ((st = ensure_svd(w, CR_HORIZON_WINDOW, N + 1)) != CR_OK) return st;
         if ((st = cr__fit_bt_svd(h, L, N, o->margin, &w->sinf, best)) != CR_OK) return st;
         if ((st = cr__fit_pencil_svd(h, L, N, o->margin, &w->swin, cand)) != CR_OK) return st;
         double eb = sq_error(h, L, o->horizon, best, w->work);
@@ -181,12 +261,33 @@ static cr_status fit_order(fit_ws *w, size_t N, double *e2)
         }
         if ((st = cr__refine_varpro(h, L, o->horizon, o->margin, best)) != CR_OK) return st;
         eb = sq_error(h, L, o->horizon, best, w->work);
-        if (ec <= 2.25 * eb) {
+        /* far: the refined error is way above the level the Hankel
+         * singular values promise (sigma_{N+1} of the horizon's Hankel,
+         * here an upper bound when not all values are known) */
+        double hn2 = 0.0;
+        for (size_t k = 0; k < L; k++) hn2 += h[k] * h[k];
+        const cr__hsvd *sh = o->horizon == CR_HORIZON_WINDOW ? &w->swin : &w->sinf;
+        double reach = cr__hsvd_value(sh, N);
+        int far = eb > 1e-16 * hn2 && eb > 1e6 * reach * reach;
+        if (ec <= 2.25 * eb || far) {
             if ((st = cr__refine_varpro(h, L, o->horizon, o->margin, cand)) != CR_OK) return st;
             ec = sq_error(h, L, o->horizon, cand, w->work);
             if (ec < eb) {
                 modal_copy(best, cand);
                 eb = ec;
+            }
+        }
+        if (far && o->horizon == CR_HORIZON_WINDOW && N >= 2 && L - 1 >= 2 * N &&
+            eb > 1e6 * reach * reach) {
+            /* two schedules: the path matters in this nonconvex regime */
+            static const double shrink[2] = { 0.5, 0.3 };
+            for (int a = 0; a < 2 && eb > 1e6 * reach * reach && eb > 1e-16 * hn2; a++) {
+                double eh;
+                if ((st = fit_hard_window(w, N, hn2, shrink[a], &eh)) != CR_OK) return st;
+                if (eh < eb) {
+                    modal_copy(best, cand);
+                    eb = eh;
+                }
             }
         }
         *e2 = eb;

@@ -683,7 +683,15 @@ static int vq_eval(vq_ws *w, const double *h1, const double *th, int want_jac)
         dmax = fmax(dmax, d);
         dmin = fmin(dmin, d);
     }
-    if (!(dmin > 1e-13 * dmax)) return -1;
+    if (!(dmax > 0.0)) return -1;
+    /* Nearly coinciding poles (e.g. a padded start): Q still gives the
+     * exact projection; bound c by lifting tiny pivots instead of failing,
+     * so that LM can pull the poles apart. */
+    if (!(dmin > 1e-13 * dmax))
+        for (size_t q = 0; q < P; q++) {
+            double *d = &w->Q[q + q * nr];
+            if (fabs(*d) < 1e-13 * dmax) *d = *d < 0 ? -1e-13 * dmax : 1e-13 * dmax;
+        }
     memcpy(w->qh, h1, nr * sizeof *h1);
     if (LAPACKE_dormqr(LAPACK_COL_MAJOR, 'L', 'T', (lapack_int)nr, 1, (lapack_int)P, w->Q,
                        (lapack_int)nr, w->tau, w->qh, (lapack_int)nr) != 0)

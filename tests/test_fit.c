@@ -196,15 +196,20 @@ static void test_exact_recovery(void **state)
 }
 
 /* Trained S4D kernels (exact order <= 64) at N = 64 on the window.
- * TARGET (issue 3): every channel <= 1e-6. NOT MET YET: in about a fifth
- * of the channels the 32 pole pairs cluster near 1 (|lambda| ~ 0.999,
- * angles ~ 0.007 rad apart, barely resolvable on 1024 samples), the window
- * Hankel has numerical rank 46-52 < 64, and the shift-invariant subspace
- * of that rank has poles just outside the unit circle (|lambda| ~ 1.005):
- * the exact fit needs them, and pulling them inside costs 1e-2 .. 1e-1.
- * This test pins down what is reached now (most channels exact, every
- * model stable) so that a regression shows; tighten it when fixed.
- * The normal run takes every 8th channel (CONVREC_FULL_TESTS=1: all). */
+ * TARGET (issue 3): every channel <= 1e-6 with the default method. In
+ * about a quarter of the channels the 32 pole pairs crowd near 1
+ * (|lambda| ~ 0.998, angles ~ 0.009 rad apart = 1.4 Rayleigh widths of
+ * the window, 0.7 of each Hankel half), the window Hankel loses rank and
+ * its subspace puts poles outside the circle; auto then runs the
+ * continuation of fit.c (fit_hard_window). Not met for every channel yet:
+ * this test asserts the reached state on a strided subset chosen to hold
+ * hard channels (0 and every 33rd: 66, 99, ... include crowded ones):
+ *   - every model stable with the default margin;
+ *   - pencil (no refinement) exact where the kernel is resolvable;
+ *   - auto: >= 14 of these 16 channels <= 1e-6 and the worst <= 1e-4
+ *     (measured: 15, worst 7e-6 at channel 495; all 512: 464 of 512,
+ *     worst 5.7e-4; before the continuation 389 of 512, worst 2.1e-2).
+ * CONVREC_FULL_TESTS=1 runs all 512 channels (about 3 minutes on 2 cores). */
 static void test_s4d(void **state)
 {
     (void)state;
@@ -214,7 +219,7 @@ static void test_s4d(void **state)
     assert_int_equal(cr_npy_read(p, &a), CR_OK);
     assert_int_equal(a.ndim, 2);
     size_t C = a.shape[0], L = a.shape[1];
-    size_t stride = getenv("CONVREC_FULL_TESTS") ? 1 : 8;
+    size_t stride = getenv("CONVREC_FULL_TESTS") ? 1 : 33;
     size_t Cs = (C + stride - 1) / stride;
     double *h = malloc(Cs * L * sizeof *h);
     for (size_t c = 0; c < Cs; c++) memcpy(h + c * L, (double *)a.data + c * stride * L, L * sizeof *h);
@@ -237,14 +242,18 @@ static void test_s4d(void **state)
         }
         fprintf(stderr, "s4d method %d: %zu of %zu channels <= 1e-6 (target: all); worst window "
                 "rel l2 %.2e (channel %zu)\n", (int)meths[mm], good, Cs, worst, wc);
-        assert_true(good * 10 >= Cs * 7);
-        assert_true(worst <= (meths[mm] == CR_METHOD_AUTO ? 0.05 : 0.5));
-        /* independent check of one exact channel against the materialised model */
-        for (size_t c = 0; c < Cs; c++)
-            if (v.record[c].err_window <= 1e-6) {
-                assert_true(model_rel_window(model, c, h + c * L, L) <= 1e-6);
-                break;
-            }
+        if (meths[mm] == CR_METHOD_AUTO) {
+            assert_true(good * 8 >= Cs * 7);
+            assert_true(worst <= 1e-4);
+        } else {
+            assert_true(good * 10 >= Cs * 6);
+            assert_true(worst <= 0.5);
+        }
+        /* independent check of the records against the materialised model */
+        for (size_t c = 0; c < Cs; c++) {
+            double e = model_rel_window(model, c, h + c * L, L);
+            assert_true(fabs(e - v.record[c].err_window) <= 1e-9 + 1e-6 * e);
+        }
         assert_int_equal(cr_model_check_stable(model, 1e-6 * 0.999), CR_OK);
         cr_model_destroy(model);
     }
