@@ -12,8 +12,10 @@
  *     too when its raw error is within 1.5x of the refined one, or when
  *     the refined error is far above sigma_{N+1}); window horizon only:
  *     if the error is still > 1e3 sigma_{N+1} (and > 1e-8 ||h||), a
- *     continuation in the pole bound from the raw pencil model
- *     (fit_hard_window, for poles crowded near 1);
+ *     vector-fitting style start (pairs evenly spread over the band of
+ *     the pencil poles, fit_grid_window) and a continuation in the pole
+ *     bound from the raw pencil model (fit_hard_window), both for poles
+ *     crowded near 1;
  *   - with order == 0 the smallest order meeting tol is searched from the
  *     HSV estimate, verified by fitting. If even max_order misses tol, the
  *     max_order fit is returned (status OK; its record shows the error).
@@ -212,6 +214,75 @@ static cr_status fit_hard_window(fit_ws *w, size_t N, double hn2, double shrink,
     return CR_OK;
 }
 
+/* Vector-fitting style start (Gustavsen): N/2 lightly damped pairs evenly
+ * spread in angle over the band the pencil poles occupy, refined by the
+ * precise variable projection at the final bound. Where the poles of the
+ * kernel are themselves nearly evenly spread (S4D's A_imag = pi n
+ * initialisation survives training) this start is in the basin of the
+ * l2 optimum, which the pencil-based continuation often misses. Result in
+ * w->cand, *e2 its squared error. */
+static cr_status fit_grid_window(fit_ws *w, size_t N, double hn2, double *e2)
+{
+    const double *h = w->h;
+    size_t L = w->L;
+    cr__modal *m = &w->cand;
+    double rmax = 1.0 - w->o->margin;
+    cr_status st;
+    *e2 = INFINITY;
+    if ((st = cr__fit_pencil_svd(h, L, N, -1.0, &w->swin, m)) != CR_OK) return st;
+    double amax = 0.0;
+    double *rad = w->work; /* scratch: radii, L >= 2N + 1 > m->n */
+    size_t nr = 0;
+    for (size_t j = 0; j < m->n; j++) {
+        double a = fabs(atan2(m->pole_im[j], m->pole_re[j]));
+        /* poles carrying no weight say nothing about the band */
+        if (a > amax && a < 3.0) amax = a;
+        rad[nr++] = hypot(m->pole_re[j], m->pole_im[j]);
+    }
+    double r0 = 0.999;
+    if (nr > 0) {
+        /* median radius (insertion sort: m->n <= N is small) */
+        for (size_t i = 1; i < nr; i++)
+            for (size_t k = i; k > 0 && rad[k - 1] > rad[k]; k--) {
+                double t = rad[k];
+                rad[k] = rad[k - 1];
+                rad[k - 1] = t;
+            }
+        r0 = fmin(rad[nr / 2], 0.999);
+        if (r0 < 0.5) r0 = 0.5;
+    }
+    r0 = fmin(r0, rmax * (1.0 - 1e-4));
+    /* Angle 0 gets real poles, not a pair: a pair at angle ~0 whose
+     * second column carries no weight (S4D's A_imag = 0 mode) makes the
+     * objective quartic in that angle, and Gauss-Newton crawls. Two reals
+     * (one with nothing to do has a zero Jacobian column, harmless), the
+     * rest pairs evenly spread over (0, amax]. */
+    if (N < 2 || !(amax > 0.0)) return CR_OK;
+    size_t nreal = N % 2 == 1 ? 1 : 2;
+    size_t np = (N - nreal) / 2;
+    double da = np > 0 ? amax / (double)np : amax;
+    m->n = 0;
+    for (size_t k = 0; k < nreal; k++) {
+        m->kind[m->n] = CR_MODE_REAL;
+        m->pole_re[m->n] = k == 0 ? r0 : 0.0;
+        m->pole_im[m->n] = m->res_re[m->n] = m->res_im[m->n] = 0;
+        m->n++;
+    }
+    for (size_t k = 1; k <= np; k++) {
+        double a = (double)k * da;
+        m->kind[m->n] = CR_MODE_PAIR;
+        m->pole_re[m->n] = r0 * cos(a);
+        m->pole_im[m->n] = r0 * sin(a);
+        m->res_re[m->n] = m->res_im[m->n] = 0;
+        m->n++;
+    }
+    if ((st = cr__residues_ls(h, L, CR_HORIZON_WINDOW, m)) != CR_OK) return st;
+    st = cr__refine_varpro_precise(h, L, rmax, HARD_FINAL_IT, 1e-18 * hn2, m);
+    if (st != CR_OK) return st;
+    *e2 = sq_error(h, L, CR_HORIZON_WINDOW, m, w->work);
+    return CR_OK;
+}
+
 /* One fit of order N with the chosen method into w->best; *e2 = squared
  * l2 error for the horizon. */
 static cr_status fit_order(fit_ws *w, size_t N, double *e2)
@@ -281,6 +352,12 @@ static cr_status fit_order(fit_ws *w, size_t N, double *e2)
             eb > 1e6 * reach * reach) {
             /* two schedules: the path matters in this nonconvex regime */
             static const double shrink[2] = { 0.5, 0.3 };
+            double eg;
+            if ((st = fit_grid_window(w, N, hn2, &eg)) != CR_OK) return st;
+            if (eg < eb) {
+                modal_copy(best, cand);
+                eb = eg;
+            }
             for (int a = 0; a < 2 && eb > 1e6 * reach * reach && eb > 1e-16 * hn2; a++) {
                 double eh;
                 if ((st = fit_hard_window(w, N, hn2, shrink[a], &eh)) != CR_OK) return st;

@@ -637,6 +637,7 @@ typedef struct vq_ws {
     double *RJ, *U, *VT, *sv;/* P x P, P x P, P x P, P */
     double complex *lam, *dlam;
     double f;
+    int lifted;              /* tiny pivots of R were lifted */
 } vq_ws;
 
 /* f, c, r at th; with want_jac also J. Returns 0, or -1 when the design
@@ -687,7 +688,8 @@ static int vq_eval(vq_ws *w, const double *h1, const double *th, int want_jac)
     /* Nearly coinciding poles (e.g. a padded start): Q still gives the
      * exact projection; bound c by lifting tiny pivots instead of failing,
      * so that LM can pull the poles apart. */
-    if (!(dmin > 1e-13 * dmax))
+    w->lifted = !(dmin > 1e-13 * dmax);
+    if (w->lifted)
         for (size_t q = 0; q < P; q++) {
             double *d = &w->Q[q + q * nr];
             if (fabs(*d) < 1e-13 * dmax) *d = *d < 0 ? -1e-13 * dmax : 1e-13 * dmax;
@@ -724,32 +726,70 @@ static int vq_eval(vq_ws *w, const double *h1, const double *th, int want_jac)
             double a0 = creal(k0), b0 = cimag(k0), a1 = creal(k1), b1 = cimag(k1);
             double *restrict d0 = w->J + p * nr, *restrict d1 = w->J + (p + 1) * nr;
             double zr = 1.0, zi = 0.0; /* lambda^(n-1) */
+            double sr = 0.0, si = 0.0;  /* S_j = sum_n r_n n lambda^(n-1) */
+            const double *restrict rr = w->r;
             d0[0] = d1[0] = 0.0;
             for (size_t n = 1; n < nr; n++) {
                 double pr = (double)n * zr, pi = (double)n * zi;
                 d0[n] = a0 * pr - b0 * pi;
                 d1[n] = a1 * pr - b1 * pi;
+                sr += rr[n] * pr;
+                si += rr[n] * pi;
                 double t = zr * lr - zi * li;
                 zi = zr * li + zi * lr;
                 zr = t;
             }
+            /* (D_t^T r) for t = p, p+1: columns p, p+1 of Phi depend on
+             * theta_t as Re / Im of lambda^n */
+            double complex S = CMPLX(sr, si), e0 = S * w->dlam[p], e1 = S * w->dlam[p + 1];
+            w->RJ[p + p * P] = creal(e0);
+            w->RJ[p + 1 + p * P] = cimag(e0);
+            w->RJ[p + (p + 1) * P] = creal(e1);
+            w->RJ[p + 1 + (p + 1) * P] = cimag(e1);
             p += 2;
         } else {
             double k0 = w->c[p] * creal(w->dlam[p]), z = 1.0;
             double *restrict d0 = w->J + p * nr;
+            double sr = 0.0;
             d0[0] = 0.0;
             for (size_t n = 1; n < nr; n++) {
                 d0[n] = k0 * (double)n * z;
+                sr += w->r[n] * (double)n * z;
                 z *= lr;
             }
+            w->RJ[p + p * P] = sr * creal(w->dlam[p]);
             p += 1;
         }
     }
-    /* J = -P_perp D = -(D - Q Q^T D) = -Q [0; (Q^T D)_2] */
+    /* Full Golub-Pereyra Jacobian (not Kaufman's): near the optimum of
+     * these problems J has singular values down to ~1e-3 of the largest,
+     * and the term Kaufman drops, (Phi^+)^T D_t^T r, is then not small
+     * against J s: with it, Gauss-Newton converges quadratically instead
+     * of linearly. With Phi diag(colsc) = Q R:
+     * J = -P_perp D - Q R^-T diag(colsc) (D^T r) = -Q [Z; (Q^T D)_2],
+     * Z = R^-T diag(colsc) (D^T r), column t for parameter t. */
     if (LAPACKE_dormqr(LAPACK_COL_MAJOR, 'L', 'T', (lapack_int)nr, (lapack_int)P, (lapack_int)P,
                        w->Q, (lapack_int)nr, w->tau, w->J, (lapack_int)nr) != 0)
         return -1;
-    for (size_t q = 0; q < P; q++) memset(w->J + q * nr, 0, P * sizeof *w->J);
+    if (w->lifted) {
+        /* R is not trustworthy: Kaufman's approximation */
+        for (size_t q = 0; q < P; q++) memset(w->J + q * nr, 0, P * sizeof *w->J);
+    } else {
+        /* D^T r is block diagonal (a mode's parameters touch its own
+         * columns only): RJ holds it, zero elsewhere */
+        p = 0;
+        for (size_t j = 0; j < w->v.M; j++) {
+            size_t b = w->v.kind[j] == CR_MODE_PAIR ? 2 : 1;
+            for (size_t t = p; t < p + b; t++) {
+                double *col = w->J + t * nr;
+                memset(col, 0, P * sizeof *col);
+                for (size_t i = p; i < p + b; i++) col[i] = w->colsc[i] * w->RJ[i + t * P];
+                cblas_dtrsv(CblasColMajor, CblasUpper, CblasTrans, CblasNonUnit, (int)P, w->Q,
+                            (int)nr, col, 1);
+            }
+            p += b;
+        }
+    }
     if (LAPACKE_dormqr(LAPACK_COL_MAJOR, 'L', 'N', (lapack_int)nr, (lapack_int)P, (lapack_int)P,
                        w->Q, (lapack_int)nr, w->tau, w->J, (lapack_int)nr) != 0)
         return -1;

@@ -15,7 +15,7 @@ static const char usage_text[] =
     "\n"
     "  fit KERNELS.npy -o MODEL.safetensors [--order N | --tol EPS]\n"
     "      [--horizon window|infinite] [--method auto|bt|hna|pencil]\n"
-    "      [--margin M] [--max-order N] [--threads T] [--quiet]\n"
+    "      [--margin M] [--max-order N] [--threads T] [--quiet]   (default --tol 1e-3)\n"
     "                                 fit a stable modal model to each kernel\n"
     "  kernel MODEL --length L -o OUT.npy\n"
     "                                 (C, L) float64 impulse responses of a model\n"
