@@ -75,6 +75,23 @@ size_t cr__modal_order(const cr__modal *m)
     return N;
 }
 
+size_t cr__modal_stabilize(cr__modal *m, double margin, double reflect_above)
+{
+    double rmax = 1.0 - margin;
+    size_t moved = 0;
+    for (size_t j = 0; j < m->n; j++) {
+        double re = m->pole_re[j], im = m->pole_im[j];
+        double a = hypot(re, im);
+        if (a <= rmax) continue;
+        moved++;
+        double na = a > reflect_above ? 1.0 / a : rmax;
+        if (na > rmax) na = rmax;
+        m->pole_re[j] = re / a * na;
+        m->pole_im[j] = im / a * na;
+    }
+    return moved;
+}
+
 static void modal_copy(cr__modal *dst, const cr__modal *src)
 {
     /* dst->cap >= src->n is guaranteed by the callers */

@@ -23,6 +23,12 @@ typedef struct cr__modal {
 cr_status cr__modal_alloc(cr__modal *m, size_t cap);   /* fit.c */
 void cr__modal_free(cr__modal *m);                     /* fit.c */
 size_t cr__modal_order(const cr__modal *m);            /* fit.c */
+/* Pull every pole inside |lambda| <= 1 - margin (fit.c). A pole with
+ * |lambda| > reflect_above is reflected to 1 / conj(lambda) (same angle);
+ * one closer to the circle is clipped to the radius 1 - margin, which
+ * changes a response over a window least. Returns how many poles moved;
+ * the residues are then stale and must be refitted by the caller. */
+size_t cr__modal_stabilize(cr__modal *m, double margin, double reflect_above);
 
 /* --- fit_lsq.c (refine work) ---------------------------------------- */
 /* Given the poles (and kinds) in m, set the residues and d to the least-

@@ -22,26 +22,6 @@
  * only; S^(-1/2) would amplify it. */
 #define BT_RANK_TOL 1e-13
 
-/* Pull every pole inside |lambda| <= 1 - margin: reflect outside the unit
- * circle (1 / conj(lambda) keeps the frequency), then clip the radius.
- * Returns the number of poles moved. */
-static size_t bt_stabilize(cr__modal *m, double margin)
-{
-    double rmax = 1.0 - margin;
-    size_t moved = 0;
-    for (size_t j = 0; j < m->n; j++) {
-        double re = m->pole_re[j], im = m->pole_im[j];
-        double a = hypot(re, im);
-        if (a <= rmax) continue;
-        moved++;
-        double na = a > 1.0 ? 1.0 / a : a;
-        if (na > rmax) na = rmax;
-        m->pole_re[j] = re / a * na;
-        m->pole_im[j] = im / a * na;
-    }
-    return moved;
-}
-
 cr_status cr__fit_bt_svd(const double *h, size_t L, size_t N, double margin,
                          const cr__hsvd *s, cr__modal *out)
 {
@@ -127,7 +107,7 @@ cr_status cr__fit_bt_svd(const double *h, size_t L, size_t N, double margin,
         nm++;
     }
     out->n = nm;
-    if (bt_stabilize(out, margin) > 0) refit = 1;
+    if (cr__modal_stabilize(out, margin, 1.0) > 0) refit = 1;
     if (refit) st = cr__residues_ls(h, L, CR_HORIZON_INFINITE, out);
 done:
     free(A); free(VL); free(VR); free(B); free(C); free(wr); free(wi); free(sq);

@@ -15,26 +15,6 @@
 
 #define PENCIL_RANK_TOL 1e-13
 
-static size_t pencil_stabilize(cr__modal *m, double margin)
-{
-    double rmax = 1.0 - margin;
-    size_t moved = 0;
-    for (size_t j = 0; j < m->n; j++) {
-        double re = m->pole_re[j], im = m->pole_im[j];
-        double a = hypot(re, im);
-        if (a <= rmax) continue;
-        moved++;
-        /* Slightly outside (a clustered pole the window cannot resolve):
-         * clip the radius, which changes the response over the window least.
-         * Far outside: reflect to 1 / conj(lambda), keeping the angle. */
-        double na = a > 1.01 ? 1.0 / a : rmax;
-        if (na > rmax) na = rmax;
-        m->pole_re[j] = re / a * na;
-        m->pole_im[j] = im / a * na;
-    }
-    return moved;
-}
-
 /* Psi (N x N) from U (p x N, ld p). */
 static cr_status pencil_psi(const double *U, size_t p, size_t N, double *Psi)
 {
@@ -137,7 +117,7 @@ cr_status cr__fit_pencil_svd(const double *h, size_t L, size_t N, double margin,
         out->pole_re[0] = (L == 3 && h[1] != 0) ? h[2] / h[1] : 0.0;
         out->pole_im[0] = out->res_re[0] = out->res_im[0] = 0;
         out->n = 1;
-        pencil_stabilize(out, margin);
+        cr__modal_stabilize(out, margin, 1.01);
         return cr__residues_ls(h, L, CR_HORIZON_WINDOW, out);
     }
     cr_status st = CR_OK;
@@ -170,7 +150,7 @@ cr_status cr__fit_pencil_svd(const double *h, size_t L, size_t N, double margin,
         nm++;
     }
     out->n = nm;
-    pencil_stabilize(out, margin);
+    cr__modal_stabilize(out, margin, 1.01);
     st = cr__residues_ls(h, L, CR_HORIZON_WINDOW, out);
 done:
     free(Psi); free(wr); free(wi);
