@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # Run every benchmark and study, one after the other (the machine should be
 # otherwise idle), and keep their machine-readable output.
-#   bench/run_all.sh BUILD_DIR OUT_DIR [--quick]
+#   bench/run_all.sh BUILD_DIR OUT_DIR [--quick] [--no-study]
 set -euo pipefail
 build=$(cd "${1:?build folder}" && pwd)
 out=${2:?output folder}
-quick=${3:-}
+shift 2
+quick= study=1
+for a in "$@"; do
+    case "$a" in
+    --quick) quick=1 ;;
+    --no-study) study= ;;
+    *) echo "unknown option $a" >&2; exit 2 ;;
+    esac
+done
 src=$(cd "$(dirname "$0")/.." && pwd)
 py=${PYTHON:-/usr/bin/python3}
 mkdir -p "$out"
@@ -23,5 +31,5 @@ log bench_step;   "$build/bench/bench_step" ${quick:+quick} | tee "$out/bench_st
 log bench_filter_vs_conv; "$py" "$src/bench/bench_filter_vs_conv.py" | tee "$out/bench_filter_vs_conv.txt"
 log bench_export_size; CONVREC_LIB="$build/.libs" PYTHONPATH="$src/python" "$py" "$src/bench/bench_export_size.py" | tee "$out/bench_export_size.txt"
 log bench_fit;    "$build/bench/bench_fit" | tee "$out/bench_fit.txt"
-log study_convergence; "$py" "$src/bench/study_convergence.py" ${quick:+--quick} --out "$out/study" | tail -40 | tee "$out/study_summary.txt"
+[ -z "$study" ] || log study_convergence; [ -z "$study" ] || "$py" "$src/bench/study_convergence.py" ${quick:+--quick} --out "$out/study" | tail -40 | tee "$out/study_summary.txt"
 log "done: $out"
