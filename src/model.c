@@ -251,26 +251,52 @@ static double complex cpow_int(double complex z, size_t p)
 /* Re-anchor the power recurrence every this many steps. */
 #define CR_POW_BLOCK 64
 
+/* Modes are processed KV_LANES at a time, interleaved, so the power
+ * recurrences (one serial multiply chain per mode) run side by side in
+ * SIMD lanes instead of one latency-bound chain after another. */
+#define KV_LANES 8
+
 void cr__modal_kernel_view(const cr__modal_view *v, size_t L, double *restrict out)
 {
     if (L == 0) return;
     memset(out, 0, L * sizeof(double));
     out[0] = v->d;
-    for (size_t j = 0; j < v->n; j++) {
-        if (v->kind[j] == CR_MODE_UNUSED) continue;
-        double w = v->kind[j] == CR_MODE_PAIR ? 2.0 : 1.0;
-        double complex lam = CMPLX(v->pole_re[j], v->pole_im[j]);
-        double complex r = w * CMPLX(v->res_re[j], v->res_im[j]);
+    size_t j = 0;
+    while (j < v->n) {
+        double complex lam[KV_LANES], r[KV_LANES];
+        size_t g = 0;
+        for (; j < v->n && g < KV_LANES; j++) {
+            if (v->kind[j] == CR_MODE_UNUSED) continue;
+            double w = v->kind[j] == CR_MODE_PAIR ? 2.0 : 1.0;
+            lam[g] = CMPLX(v->pole_re[j], v->pole_im[j]);
+            r[g] = w * CMPLX(v->res_re[j], v->res_im[j]);
+            g++;
+        }
+        if (g == 0) break;
+        for (size_t q = g; q < KV_LANES; q++) lam[q] = r[q] = 0;
+        double lr[KV_LANES], li[KV_LANES], pr[KV_LANES], pi[KV_LANES];
+        for (size_t q = 0; q < KV_LANES; q++) {
+            lr[q] = creal(lam[q]);
+            li[q] = cimag(lam[q]);
+        }
         for (size_t k0 = 1; k0 < L; k0 += CR_POW_BLOCK) {
             /* p = r lambda^(k0-1) computed directly, then stepped. */
-            double complex p = r * cpow_int(lam, k0 - 1);
-            double pr = creal(p), pi = cimag(p), lr = creal(lam), li = cimag(lam);
+            for (size_t q = 0; q < KV_LANES; q++) {
+                double complex p = r[q] * cpow_int(lam[q], k0 - 1);
+                pr[q] = creal(p);
+                pi[q] = cimag(p);
+            }
             size_t k1 = k0 + CR_POW_BLOCK < L ? k0 + CR_POW_BLOCK : L;
             for (size_t k = k0; k < k1; k++) {
-                out[k] += pr;
-                double t = pr * lr - pi * li;
-                pi = pr * li + pi * lr;
-                pr = t;
+                double s = 0;
+#pragma omp simd reduction(+ : s)
+                for (size_t q = 0; q < KV_LANES; q++) {
+                    s += pr[q];
+                    double t = pr[q] * lr[q] - pi[q] * li[q];
+                    pi[q] = pr[q] * li[q] + pi[q] * lr[q];
+                    pr[q] = t;
+                }
+                out[k] += s;
             }
         }
     }
