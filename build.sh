@@ -48,7 +48,9 @@ check)
     # the C test suite again under AddressSanitizer + UndefinedBehaviorSanitizer
     build build-asan --enable-sanitizers
     (cd build-asan && ASAN_OPTIONS=detect_leaks=1 CONVREC_SKIP_PYTHON=1 make -s -j"$(nproc)" check)
-    echo "== all tests passed (plain and sanitizer builds)"
+    # one closing line over both runs, counted from automake's summaries
+    count() { awk -v k="# $1:" '$1" "$2 == k {n += $3} END {print n + 0}' build/test-suite.log build-asan/test-suite.log; }
+    echo "tests: $(count PASS) passed, $(( $(count FAIL) + $(count ERROR) )) failed, $(count SKIP) skipped"
     ;;
 *)
     echo "usage: ./build.sh demo|check" >&2
