@@ -92,9 +92,8 @@ size_t cr__modal_stabilize(cr__modal *m, double margin, double reflect_above)
     return moved;
 }
 
-static void modal_copy(cr__modal *dst, const cr__modal *src)
+void cr__modal_copy(cr__modal *dst, const cr__modal *src)
 {
-    /* dst->cap >= src->n is guaranteed by the callers */
     dst->n = src->n;
     dst->d = src->d;
     memcpy(dst->kind, src->kind, src->n);
@@ -361,7 +360,7 @@ static cr_status fit_order(fit_ws *w, size_t N, double *e2)
             if ((st = cr__refine_varpro(h, L, o->horizon, o->margin, cand)) != CR_OK) return st;
             ec = sq_error(h, L, o->horizon, cand, w->work);
             if (ec < eb) {
-                modal_copy(best, cand);
+                cr__modal_copy(best, cand);
                 eb = ec;
             }
         }
@@ -372,14 +371,14 @@ static cr_status fit_order(fit_ws *w, size_t N, double *e2)
             double eg;
             if ((st = fit_grid_window(w, N, hn2, &eg)) != CR_OK) return st;
             if (eg < eb) {
-                modal_copy(best, cand);
+                cr__modal_copy(best, cand);
                 eb = eg;
             }
             for (int a = 0; a < 2 && eb > 1e6 * reach * reach && eb > 1e-16 * hn2; a++) {
                 double eh;
                 if ((st = fit_hard_window(w, N, hn2, shrink[a], &eh)) != CR_OK) return st;
                 if (eh < eb) {
-                    modal_copy(best, cand);
+                    cr__modal_copy(best, cand);
                     eb = eh;
                 }
             }
@@ -484,7 +483,7 @@ static cr_status fit_channel(const double *h, size_t L, const cr_fit_options *o,
         st = cr__fail(CR_EINVAL, "fit: internal capacity error");
         goto done;
     }
-    modal_copy(out, &w.best);
+    cr__modal_copy(out, &w.best);
     if ((st = cr__modal_errors(out, h, L, rec)) != CR_OK) goto done;
     size_t Nact = cr__modal_order(out);
     if (L < 2 || !(htail2 > 0)) {

@@ -23,6 +23,8 @@ typedef struct cr__modal {
 cr_status cr__modal_alloc(cr__modal *m, size_t cap);   /* fit.c */
 void cr__modal_free(cr__modal *m);                     /* fit.c */
 size_t cr__modal_order(const cr__modal *m);            /* fit.c */
+/* dst = src; dst->cap >= src->n is the caller's duty (fit.c). */
+void cr__modal_copy(cr__modal *dst, const cr__modal *src);
 /* Pull every pole inside |lambda| <= 1 - margin (fit.c). A pole with
  * |lambda| > reflect_above is reflected to 1 / conj(lambda) (same angle);
  * one closer to the circle is clipped to the radius 1 - margin, which

@@ -53,17 +53,6 @@ static inline double complex crecip(double complex w)
 /* x / (2i) = -x i / 2 */
 #define DIV2I(x) ((x) * CMPLX(0.0, -0.5))
 
-static void modal_copy(cr__modal *dst, const cr__modal *src)
-{
-    dst->n = src->n;
-    dst->d = src->d;
-    memcpy(dst->kind, src->kind, src->n);
-    memcpy(dst->pole_re, src->pole_re, src->n * sizeof *dst->pole_re);
-    memcpy(dst->pole_im, src->pole_im, src->n * sizeof *dst->pole_im);
-    memcpy(dst->res_re, src->res_re, src->n * sizeof *dst->res_re);
-    memcpy(dst->res_im, src->res_im, src->n * sizeof *dst->res_im);
-}
-
 /* Kernel frequency response H_j = sum_k h[k] e^{-i w_j k}, j = 0..n/2. */
 static cr_status kernel_fr(const double *h, size_t L, size_t n, double complex *H)
 {
@@ -351,7 +340,7 @@ static cr_status lp_refine(lp_ws *w, cr__modal *m, cr__modal *trial, double rho_
     }
     theta_get(m, w->nx, t);
     memcpy(tb, t, np * sizeof *t);
-    modal_copy(trial, m);
+    cr__modal_copy(trial, m);
     double mu = 1e-3;
     for (size_t ip = 0; ip < HNA_NP; ip++) {
         double p = hna_p[ip], mx;
@@ -408,7 +397,7 @@ static cr_status lp_refine(lp_ws *w, cr__modal *m, cr__modal *trial, double rho_
                 break;
             }
             memcpy(t, tt, np * sizeof *t);
-            modal_copy(m, trial);
+            cr__modal_copy(m, trial);
             double rel = (f - ft) / f;
             f = ft;
             if (rel < HNA_RTOL && mu < 1e-2) break;
@@ -496,13 +485,13 @@ cr_status cr__fit_hna(const double *h, size_t L, size_t N, double margin, cr__mo
     if (have_gl) add_pole_points(&w, &gl);
     /* BT with the best constant d is the first start */
     err_nod(out, w.H, w.zi, w.M, w.E);
-    modal_copy(&g, out);
+    cr__modal_copy(&g, out);
     g.d = best_d(w.E, w.M);
     double e_start = max_abs_shift(w.E, w.M, g.d);
     if (have_gl) {
         err_nod(&gl, w.H, w.zi, w.M, w.E);
         gl.d = best_d(w.E, w.M);
-        if (max_abs_shift(w.E, w.M, gl.d) < e_start) modal_copy(&g, &gl);
+        if (max_abs_shift(w.E, w.M, gl.d) < e_start) cr__modal_copy(&g, &gl);
     }
 
     /* joint L_p refinement from the better start */
@@ -513,7 +502,7 @@ cr_status cr__fit_hna(const double *h, size_t L, size_t N, double margin, cr__mo
     add_pole_points(&w, &g);
     e_ref = hinf_grid(&g, w.H, w.zi, w.M, w.E);
     double e_bt = hinf_grid(out, w.H, w.zi, w.M, w.E);
-    if (e_ref < e_bt) modal_copy(out, &g);
+    if (e_ref < e_bt) cr__modal_copy(out, &g);
 done:
     free(w.H); free(w.zi); free(w.E); free(w.om);
     free(w.J); free(w.r); free(w.A); free(w.As); free(w.g); free(w.dt); free(w.U); free(w.idx);

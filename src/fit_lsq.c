@@ -16,23 +16,11 @@
 #include "fit_refine.h"
 
 #include <complex.h>
+#include "cpow.h"
 #include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* mu^n by repeated squaring: O(log n), relative error O(log n eps) per
- * squaring chain, comparable to the k-step recurrence. */
-static double complex cpow_int(double complex mu, size_t n)
-{
-    double complex r = 1.0;
-    while (n) {
-        if (n & 1u) r *= mu;
-        mu *= mu;
-        n >>= 1;
-    }
-    return r;
-}
 
 /* S(mu) given mu^(L-1) (pw) and mu. */
 static inline double complex geo_tail(double complex mu, double complex pw)
@@ -85,8 +73,8 @@ void cr__refine_tail_gram(size_t P, const double complex *alpha,
     for (size_t p = 0; p < P; p++) {
         for (size_t q = p; q < P; q++) {
             double complex m1 = mu[p] * mu[q], m2 = mu[p] * conj(mu[q]);
-            double complex s1 = geo_tail(m1, cpow_int(m1, e));
-            double complex s2 = geo_tail(m2, cpow_int(m2, e));
+            double complex s1 = geo_tail(m1, cr__cpow(m1, e));
+            double complex s2 = geo_tail(m2, cr__cpow(m2, e));
             double g = 0.5 * creal(alpha[p] * alpha[q] * s1 + alpha[p] * conj(alpha[q]) * s2);
             G[p + q * ldg] = g;
             G[q + p * ldg] = g;
@@ -112,8 +100,8 @@ double cr__tail_energy(const cr__modal *m, size_t L)
             if (bb == 0.0) continue;
             if (cabs(lb) >= 1.0) return INFINITY;
             double complex m1 = la * lb, m2 = la * conj(lb);
-            double t = 0.5 * creal(ba * bb * geo_tail(m1, cpow_int(m1, L - 1))
-                                   + ba * conj(bb) * geo_tail(m2, cpow_int(m2, L - 1)));
+            double t = 0.5 * creal(ba * bb * geo_tail(m1, cr__cpow(m1, L - 1))
+                                   + ba * conj(bb) * geo_tail(m2, cr__cpow(m2, L - 1)));
             acc += (a == b) ? t : 2.0 * t;
         }
     }

@@ -404,17 +404,6 @@ static void modal_release(cr__modal *c)
     free(c->res_re);
     free(c->res_im);
 }
-static void modal_assign(cr__modal *dst, const cr__modal *src)
-{
-    dst->n = src->n;
-    dst->d = src->d;
-    memcpy(dst->kind, src->kind, src->n);
-    memcpy(dst->pole_re, src->pole_re, src->n * sizeof(double));
-    memcpy(dst->pole_im, src->pole_im, src->n * sizeof(double));
-    memcpy(dst->res_re, src->res_re, src->n * sizeof(double));
-    memcpy(dst->res_im, src->res_im, src->n * sizeof(double));
-}
-
 /* Maximum LM iterations; the relative-improvement test usually stops
  * much earlier. Overridable for studies through CONVREC_VARPRO_MAXIT. */
 #define VP_MAXIT 30
@@ -459,8 +448,8 @@ cr_status cr__refine_varpro_ex(const double *h, size_t L, cr_horizon horizon, do
             return cr__fail(CR_ENOMEM, "varpro: out of memory");
         }
         st = cr__residues_ls(h, L, horizon, m);
-        if (st == CR_OK && !(model_err2(m, h, L, inf) <= e_in)) modal_assign(m, &save);
-        if (st != CR_OK && isfinite(e_in)) { modal_assign(m, &save); st = CR_OK; }
+        if (st == CR_OK && !(model_err2(m, h, L, inf) <= e_in)) cr__modal_copy(m, &save);
+        if (st != CR_OK && isfinite(e_in)) { cr__modal_copy(m, &save); st = CR_OK; }
         modal_release(&save);
         return st;
     }
@@ -591,7 +580,7 @@ cr_status cr__refine_varpro_ex(const double *h, size_t L, cr_horizon horizon, do
     double e_out = st == CR_OK ? model_err2(m, h, L, inf) : INFINITY;
     if (!(e_out <= e_in)) {
         if (isfinite(e_in)) {
-            modal_assign(m, &best);
+            cr__modal_copy(m, &best);
             st = CR_OK;
         } else if (st == CR_OK && !isfinite(e_out)) {
             st = cr__fail(CR_ENOCONV, "varpro: no finite model");
@@ -950,7 +939,7 @@ cr_status cr__refine_varpro_precise(const double *h, size_t L, double rho_max, i
     double e_out = st == CR_OK ? model_err2(m, h, L, 0) : INFINITY;
     if (!(e_out <= e_in)) {
         if (isfinite(e_in)) {
-            modal_assign(m, &best);
+            cr__modal_copy(m, &best);
             st = CR_OK;
         } else if (st == CR_OK && !isfinite(e_out)) {
             st = cr__fail(CR_ENOCONV, "varpro: no finite model");

@@ -6,6 +6,7 @@
 #include "spectral.h"
 
 #include <complex.h>
+#include "cpow.h"
 #include <fftw3.h>
 #include <lapacke.h>
 #include <math.h>
@@ -235,19 +236,6 @@ void cr_model_set_info(cr_model *m, cr_method method, cr_horizon horizon)
  * Kernel
  * --------------------------------------------------------------------- */
 
-/* lambda^p by binary powering: relative error grows like log2(p) eps rather
- * than p eps for repeated multiplication. */
-static double complex cpow_int(double complex z, size_t p)
-{
-    double complex r = 1.0;
-    while (p) {
-        if (p & 1) r *= z;
-        z *= z;
-        p >>= 1;
-    }
-    return r;
-}
-
 /* Re-anchor the power recurrence every this many steps. */
 #define CR_POW_BLOCK 64
 
@@ -282,7 +270,7 @@ void cr__modal_kernel_view(const cr__modal_view *v, size_t L, double *restrict o
         for (size_t k0 = 1; k0 < L; k0 += CR_POW_BLOCK) {
             /* p = r lambda^(k0-1) computed directly, then stepped. */
             for (size_t q = 0; q < KV_LANES; q++) {
-                double complex p = r[q] * cpow_int(lam[q], k0 - 1);
+                double complex p = r[q] * cr__cpow(lam[q], k0 - 1);
                 pr[q] = creal(p);
                 pi[q] = cimag(p);
             }
@@ -383,7 +371,7 @@ static cr_status hinf_view(const cr__modal_view *v, const double *h, size_t L, d
     for (size_t j = 0; j < v->n; j++) {
         double complex lam = CMPLX(v->pole_re[j], v->pole_im[j]);
         double complex r = CMPLX(v->res_re[j], v->res_im[j]);
-        double complex q = v->kind[j] == CR_MODE_UNUSED ? 0.0 : r / (1.0 - cpow_int(lam, n));
+        double complex q = v->kind[j] == CR_MODE_UNUSED ? 0.0 : r / (1.0 - cr__cpow(lam, n));
         rr[j] = creal(q);
         ri[j] = v->kind[j] == CR_MODE_PAIR ? cimag(q) : 0.0;
     }

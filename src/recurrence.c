@@ -26,6 +26,7 @@
 #endif
 
 #include <complex.h>
+#include "cpow.h"
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -152,18 +153,6 @@ static void *align_ptr(void *p)
     return (void *)((a + CR__ALIGN - 1) & ~(uintptr_t)(CR__ALIGN - 1));
 }
 
-/* (lambda)^n for complex lambda by repeated squaring. */
-static double complex cpow_n(double complex z, size_t n)
-{
-    double complex r = 1.0;
-    while (n) {
-        if (n & 1) r *= z;
-        z *= z;
-        n >>= 1;
-    }
-    return r;
-}
-
 /* The Cauchy-sum half of FFT prefill, for one channel: given U = rfft of the
  * prompt front-padded to n samples, and the channel's poles, returns in
  * (sr, si) the sum_j lambda^(T-1-j) u_j for every pole:
@@ -194,7 +183,7 @@ static void cauchy_state(size_t n, const fftw_complex *U, const double *twr,
         double complex lam = CMPLX(a, b);
         double complex sum = CMPLX(accr, acci) + CMPLX(U[0][0], U[0][1]) / (lam - 1.0);
         if (n % 2 == 0) sum += CMPLX(U[half][0], U[half][1]) / (lam + 1.0);
-        double complex x = (cpow_n(lam, n) - 1.0) / (double)n * sum;
+        double complex x = (cr__cpow(lam, n) - 1.0) / (double)n * sum;
         sr[q] = creal(x);
         si[q] = cimag(x);
     }

@@ -544,7 +544,7 @@ static cr_status LOC(prefill_fft)(ST *s, const R *u, size_t T)
             R *xr = s->xr + b * p->S, *xi = s->xi + b * p->S;
             for (size_t q = 0; q < nm; q++) {
                 size_t k = sl[q];
-                double complex lt = cpow_n(CMPLX(plr[q], pli[q]), T);
+                double complex lt = cr__cpow(CMPLX(plr[q], pli[q]), T);
                 double complex x = lt * CMPLX((double)xr[k], (double)xi[k]) + CMPLX(psr[q], psi[q]);
                 xr[k] = (R)creal(x);
                 xi[k] = (R)cimag(x);
