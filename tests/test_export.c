@@ -310,15 +310,17 @@ static void test_sos(void **st)
     cJSON_Delete(root);
 
     /* optional: scipy.signal.lfilter section by section (python test) */
-    const char *src = getenv("CONVREC_SRCDIR");
-    if (src && system("/usr/bin/python3 -c 'import scipy.signal' >/dev/null 2>&1") == 0) {
-        char kp[300], cmd[1200];
+    const char *src = getenv("CONVREC_SRCDIR"), *py = getenv("PYTHON");
+    char cmd[1200];
+    if (py == NULL || py[0] == '\0') py = "/usr/bin/python3";
+    snprintf(cmd, sizeof cmd, "'%s' -c 'import scipy.signal' >/dev/null 2>&1", py);
+    if (src && system(cmd) == 0) {
+        char kp[300];
         snprintf(kp, sizeof kp, "%s/kernel.txt", tmpdir);
         f = fopen(kp, "w");
         for (size_t i = 0; i < 3 * L; i++) fprintf(f, "%.17g\n", h[i]);
         fclose(f);
-        snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/tests/test_export_sos.py' '%s' '%s' 3",
-                 src, path, kp);
+        snprintf(cmd, sizeof cmd, "'%s' '%s/tests/test_export_sos.py' '%s' '%s' 3", py, src, path, kp);
         assert_int_equal(system(cmd), 0);
     }
     free(h);
