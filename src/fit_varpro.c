@@ -502,11 +502,6 @@ cr_status cr__refine_varpro_ex(const double *h, size_t L, cr_horizon horizon, do
 
     poles_to_theta(&w, m, th);
     int maxit = maxit_in > 0 ? maxit_in : VP_MAXIT;
-    const char *env = maxit_in > 0 ? NULL : getenv("CONVREC_VARPRO_MAXIT");
-    if (env) {
-        int v = atoi(env);
-        if (v >= 0 && v < 100000) maxit = v;
-    }
     double hn2 = h[0] * h[0];
     for (size_t k = 1; k < L; k++) hn2 += h[k] * h[k];
     const double ftiny = 1e-30 * (hn2 > 0 ? hn2 : 1.0);
