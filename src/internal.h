@@ -38,6 +38,9 @@ FILE *cr__tmpfile_beside(const char *path, char *tmp, size_t cap);
 cr_status cr__commit_tmpfile(FILE *f, const char *tmp, const char *path, int ok);
 /* Write n bytes of buf to path atomically, in one go. */
 cr_status cr__write_atomic(const char *path, const void *buf, size_t n);
+/* malloc for big arrays (io_file.c): free()-compatible; blocks of 2 MiB and
+ * more are 2 MiB-aligned and asked to use transparent huge pages. */
+void *cr__alloc_big(size_t bytes);
 
 /* The model object (model.c). Arrays are (C, M) row-major. */
 struct cr_model {

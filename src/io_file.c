@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -58,4 +59,23 @@ cr_status cr__write_atomic(const char *path, const void *buf, size_t n)
         st = cr__commit_tmpfile(f, tmp, path, fwrite(buf, 1, n, f) == n);
     free(tmp);
     return st;
+}
+
+/* Big arrays (a 16 MiB bank is 4096 small pages) are mostly page-fault and
+ * TLB cost on first touch; with transparent huge pages in madvise mode, a
+ * 2 MiB-aligned block advised MADV_HUGEPAGE faults in 2 MiB at a time.
+ * posix_memalign keeps the block free()-compatible; the size is rounded up
+ * to whole huge pages so the advice covers only memory we own. */
+#define CR__HUGE ((size_t)2 << 20)
+void *cr__alloc_big(size_t bytes)
+{
+    if (bytes < CR__HUGE) return malloc(bytes ? bytes : 1);
+    if (bytes > SIZE_MAX - CR__HUGE) return NULL;
+    size_t n = (bytes + CR__HUGE - 1) & ~(CR__HUGE - 1);
+    void *p = NULL;
+    if (posix_memalign(&p, CR__HUGE, n) != 0) return NULL;
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, n, MADV_HUGEPAGE); /* advice only: failure is harmless */
+#endif
+    return p;
 }

@@ -161,7 +161,7 @@ static int host_is_little(void)
 static cr_status fortran_to_c(cr_array *a, size_t width)
 {
     size_t n = cr_array_count(a);
-    unsigned char *dst = malloc(n * width);
+    unsigned char *dst = cr__alloc_big(n * width);
     if (dst == NULL) return cr__fail(CR_ENOMEM, "out of memory transposing %zu elements", n);
     const unsigned char *src = a->data;
     size_t d0 = a->shape[0], d1 = a->ndim > 1 ? a->shape[1] : 1, d2 = a->ndim > 2 ? a->shape[2] : 1;
@@ -267,7 +267,7 @@ static cr_status npy_read_file(FILE *f, const char *path, cr_array *out)
     out->dtype = width == 8 ? CR_FLOAT64 : CR_FLOAT32;
     out->ndim = h.ndim;
     for (int i = 0; i < 3; i++) out->shape[i] = i < h.ndim ? h.shape[i] : 1;
-    out->data = malloc(bytes);
+    out->data = cr__alloc_big(bytes);
     if (out->data == NULL) return cr__fail(CR_ENOMEM, "%s: out of memory for %zu bytes", path, bytes);
     if ((st = read_exact(f, out->data, bytes, path, "data")) != CR_OK) goto fail;
     if (swap) byteswap(out->data, n, width);

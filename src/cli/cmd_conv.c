@@ -1,5 +1,6 @@
 /* convrec conv: the reference FFT convolution of signals with kernels. */
 #include "args.h"
+#include "internal.h"
 
 #include <stdlib.h>
 
@@ -37,7 +38,7 @@ int cmd_conv(int argc, char **argv)
         goto done;
     }
     cr_array y = u;
-    y.data = malloc(cr_array_count(&u) * (size_t)u.dtype);
+    y.data = cr__alloc_big(cr_array_count(&u) * (size_t)u.dtype);
     if (y.data == NULL) {
         cli_error(a.cmd, "out of memory");
         goto done;
