@@ -175,19 +175,37 @@ static cr_status fortran_to_c(cr_array *a, size_t width)
     return CR_OK;
 }
 
+/* x * 0 is 0 for finite x and NaN for NaN/Inf, so a block's sum of them is
+ * non-zero exactly when the block holds a non-finite value: a branch-free
+ * loop the compiler vectorises (the scan costs ~1 ms per 16 MiB instead of
+ * several). Only a flagged block is searched element by element. */
+#define FINITE_BLOCK 4096
 static cr_status check_finite(const cr_array *a, const char *path)
 {
     size_t n = cr_array_count(a);
-    if (a->dtype == CR_FLOAT64) {
-        const double *x = a->data;
-        for (size_t i = 0; i < n; i++)
-            if (!isfinite(x[i]))
-                return cr__fail(CR_ENONFINITE, "%s: element %zu is %s", path, i, isnan(x[i]) ? "NaN" : "Inf");
-    } else {
-        const float *x = a->data;
-        for (size_t i = 0; i < n; i++)
-            if (!isfinite(x[i]))
-                return cr__fail(CR_ENONFINITE, "%s: element %zu is %s", path, i, isnan(x[i]) ? "NaN" : "Inf");
+    for (size_t b0 = 0; b0 < n; b0 += FINITE_BLOCK) {
+        size_t m = n - b0 < FINITE_BLOCK ? n - b0 : FINITE_BLOCK;
+        if (a->dtype == CR_FLOAT64) {
+            const double *restrict x = (const double *)a->data + b0;
+            double acc = 0;
+#pragma omp simd reduction(+ : acc)
+            for (size_t i = 0; i < m; i++) acc += x[i] * 0.0;
+            if (acc == 0) continue;
+            for (size_t i = 0; i < m; i++)
+                if (!isfinite(x[i]))
+                    return cr__fail(CR_ENONFINITE, "%s: element %zu is %s", path, b0 + i,
+                                    isnan(x[i]) ? "NaN" : "Inf");
+        } else {
+            const float *restrict x = (const float *)a->data + b0;
+            float acc = 0;
+#pragma omp simd reduction(+ : acc)
+            for (size_t i = 0; i < m; i++) acc += x[i] * 0.0f;
+            if (acc == 0) continue;
+            for (size_t i = 0; i < m; i++)
+                if (!isfinite(x[i]))
+                    return cr__fail(CR_ENONFINITE, "%s: element %zu is %s", path, b0 + i,
+                                    isnan(x[i]) ? "NaN" : "Inf");
+        }
     }
     return CR_OK;
 }
