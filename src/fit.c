@@ -357,7 +357,9 @@ static cr_status fit_order(fit_ws *w, size_t N, double *e2)
         double reach = cr__hsvd_value(sh, N);
         int far = eb > 1e-16 * hn2 && eb > 1e6 * reach * reach;
         if (ec <= 2.25 * eb || far) {
-            if ((st = cr__refine_varpro(h, L, o->horizon, o->margin, cand)) != CR_OK) return st;
+            /* stops early once it heads for best's minimum */
+            if ((st = cr__refine_varpro_vs(h, L, o->horizon, o->margin, best, eb, cand)) != CR_OK)
+                return st;
             ec = sq_error(h, L, o->horizon, cand, w->work);
             if (ec < eb) {
                 cr__modal_copy(best, cand);

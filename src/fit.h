@@ -54,6 +54,12 @@ cr_status cr__refine_varpro(const double *h, size_t L, cr_horizon horizon,
  * (0: the default). */
 cr_status cr__refine_varpro_ex(const double *h, size_t L, cr_horizon horizon, double rho_max,
                                int maxit, cr__modal *m);
+/* cr__refine_varpro that gives up once its poles have all come within
+ * 1e-4 of the poles of ref (same kinds) while its error is still >= e_ref
+ * (ref's squared error): it is then converging to ref's minimum and cannot
+ * end meaningfully lower. ref may be NULL (plain refinement). */
+cr_status cr__refine_varpro_vs(const double *h, size_t L, cr_horizon horizon, double margin,
+                               const cr__modal *ref, double e_ref, cr__modal *m);
 /* Window horizon, QR-based (no Gram matrices): for poles crowded near
  * the unit circle where the default path stalls. Stops after maxit LM
  * iterations, when the squared error reaches f_stop, or on stagnation.

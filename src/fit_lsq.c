@@ -210,9 +210,38 @@ cr_status cr__residues_ls(const double *h, size_t L, cr_horizon horizon,
         double *cw = A + p * ld;
         for (size_t i = 0; i < rows; i++) cw[i] *= scale[p];
     }
-    lapack_int rank;
-    lapack_int info = LAPACKE_dgelsd(LAPACK_COL_MAJOR, (lapack_int)rows, (lapack_int)P, 1,
-                                     A, (lapack_int)ld, b, (lapack_int)ld, sv, 1e-14, &rank);
+    lapack_int rank, info = 0;
+    size_t nsolve = rows;
+    if (rows >= 2 * P) {
+        /* Tall: QR first, then the SVD solve on R (what dgelsd does for
+         * tall matrices anyway), which skips dgelsd's element-by-element
+         * NaN-checked norm of the whole design matrix. Same solution. */
+        size_t lwork = 64 * (P + 1);
+        double *tau = malloc(P * sizeof *tau), *work = malloc(lwork * sizeof *work);
+        if (!tau || !work) {
+            free(tau);
+            free(work);
+            st = cr__fail(CR_ENOMEM, "residues_ls: out of memory");
+            goto done;
+        }
+        info = LAPACKE_dgeqrf_work(LAPACK_COL_MAJOR, (lapack_int)rows, (lapack_int)P, A,
+                                   (lapack_int)ld, tau, work, (lapack_int)lwork);
+        if (info == 0)
+            info = LAPACKE_dormqr_work(LAPACK_COL_MAJOR, 'L', 'T', (lapack_int)rows, 1,
+                                       (lapack_int)P, A, (lapack_int)ld, tau, b, (lapack_int)ld,
+                                       work, (lapack_int)lwork);
+        free(tau);
+        free(work);
+        if (info != 0) {
+            st = cr__fail(CR_ELAPACK, "residues_ls: QR failed (info %d)", (int)info);
+            goto done;
+        }
+        for (size_t q = 0; q < P; q++)
+            for (size_t i = q + 1; i < P; i++) A[i + q * ld] = 0.0;
+        nsolve = P;
+    }
+    info = LAPACKE_dgelsd(LAPACK_COL_MAJOR, (lapack_int)nsolve, (lapack_int)P, 1, A,
+                          (lapack_int)ld, b, (lapack_int)ld, sv, 1e-14, &rank);
     if (info != 0) {
         st = cr__fail(info < 0 ? CR_ELAPACK : CR_ENOCONV, "residues_ls: dgelsd failed (info %d)", (int)info);
         goto done;

@@ -36,10 +36,31 @@ static cr_status pencil_psi(const double *U, size_t p, size_t N, double *Psi)
             memcpy(M + (N + c) * rows, U + c * p + 1, rows * sizeof *M);
         }
         double dummy = 0;
-        lapack_int info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'O', (lapack_int)rows, (lapack_int)w, M,
-                                         (lapack_int)rows, sv, &dummy, 1, VT, (lapack_int)w);
+        /* Only V is needed: reduce to the w x w triangle R of M = QR first
+         * (dgesdd would also form the rows x w U), then R = U S V^T. */
+        size_t lwork = 64 * (w + 1), svrows = rows;
+        double *tau = malloc(w * sizeof *tau), *work = malloc(lwork * sizeof *work);
+        lapack_int info = 0;
+        if (!tau || !work) {
+            free(tau);
+            free(work);
+            st = cr__fail(CR_ENOMEM, "fit_pencil: out of memory");
+            goto tls_done;
+        }
+        if (rows >= 2 * w) {
+            info = LAPACKE_dgeqrf_work(LAPACK_COL_MAJOR, (lapack_int)rows, (lapack_int)w, M,
+                                       (lapack_int)rows, tau, work, (lapack_int)lwork);
+            for (size_t c = 0; c < w; c++)
+                for (size_t i = c + 1; i < w; i++) M[i + c * rows] = 0.0;
+            svrows = w;
+        }
+        free(tau);
+        free(work);
+        if (info == 0)
+            info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'O', (lapack_int)svrows, (lapack_int)w, M,
+                                  (lapack_int)rows, sv, &dummy, 1, VT, (lapack_int)w);
         if (info != 0) {
-            st = cr__fail(CR_ELAPACK, "fit_pencil: dgesdd failed (info %d)", (int)info);
+            st = cr__fail(CR_ELAPACK, "fit_pencil: QR/dgesdd failed (info %d)", (int)info);
             goto tls_done;
         }
         /* V = VT^T; the last N columns of V: V12 = V[0:N, N:2N], V22 = V[N:2N, N:2N].

@@ -34,6 +34,7 @@
 #include <complex.h>
 #include <lapacke.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,30 +137,82 @@ static int chol_lift(double *C, const double *G, size_t n, size_t ldg)
     return -1;
 }
 
+/* Columns Re/Im lambda^n and Re/Im n lambda^(n-1) of VP_G pairs
+ * (parameter columns pc[t]). Each pair is a serial complex recurrence
+ * whose multiply latency dominates the evaluation; running VP_G of them
+ * in one loop (fully unrolled, so the state stays in registers) overlaps
+ * the chains. The arithmetic per pair is unchanged. */
+#define VP_G 4
+static void vp_pair_cols(double *A, size_t nr, size_t P, const size_t *pc, const double *lr,
+                         const double *li)
+{
+    double zr[VP_G], zi[VP_G], pr[VP_G], pi[VP_G], ar[VP_G], ai[VP_G];
+    double *f0[VP_G], *f1[VP_G], *d0[VP_G], *d1[VP_G];
+#pragma GCC unroll 4
+    for (size_t t = 0; t < VP_G; t++) {
+        zr[t] = 1.0;
+        zi[t] = pr[t] = pi[t] = 0.0;
+        ar[t] = lr[t];
+        ai[t] = li[t];
+        f0[t] = A + pc[t] * nr;
+        f1[t] = A + (pc[t] + 1) * nr;
+        d0[t] = A + (P + pc[t]) * nr;
+        d1[t] = A + (P + pc[t] + 1) * nr;
+    }
+    for (size_t n = 0; n < nr; n++) {
+        const double dn = (double)n;
+#pragma GCC unroll 4
+        for (size_t t = 0; t < VP_G; t++) {
+            f0[t][n] = zr[t];
+            f1[t][n] = zi[t];
+            d0[t][n] = dn * pr[t]; /* n lambda^(n-1) */
+            d1[t][n] = dn * pi[t];
+            pr[t] = zr[t];
+            pi[t] = zi[t];
+            double u = zr[t] * ar[t] - zi[t] * ai[t];
+            zi[t] = zr[t] * ai[t] + zi[t] * ar[t];
+            zr[t] = u;
+        }
+    }
+}
+
+/* One pair's columns (the remainder of the groups above). */
+static void vp_pair_col1(double *A, size_t nr, size_t P, size_t p, double lr, double li)
+{
+    double *restrict f0 = A + p * nr, *restrict f1 = A + (p + 1) * nr;
+    double *restrict d0 = A + (P + p) * nr, *restrict d1 = A + (P + p + 1) * nr;
+    double zr = 1.0, zi = 0.0, pr = 0.0, pi = 0.0;
+    for (size_t n = 0; n < nr; n++) {
+        f0[n] = zr;
+        f1[n] = zi;
+        d0[n] = (double)n * pr; /* n lambda^(n-1) */
+        d1[n] = (double)n * pi;
+        pr = zr;
+        pi = zi;
+        double t = zr * lr - zi * li;
+        zi = zr * li + zi * lr;
+        zr = t;
+    }
+}
+
 /* Evaluate at poles lam: fills c (unscaled), r, f; with want_jac also
  * H (Gauss-Newton matrix) and g (gradient of f/2) for parameters th. */
 static int vp_eval(vp_ws *w, const double *th, int want_jac)
 {
     const size_t nr = w->nr, P = w->P, nc = w->nc, L = w->L;
     theta_to_poles(w, th, w->lam, w->dlam);
-    /* columns */
-    size_t p = 0;
+    /* columns; pairs in groups of VP_G (see vp_pair_cols) */
+    size_t p = 0, pc[VP_G], g = 0;
+    double glr[VP_G], gli[VP_G];
     for (size_t j = 0; j < w->M; j++) {
         double complex l = w->lam[j];
         if (w->kind[j] == CR_MODE_PAIR) {
-            double *restrict f0 = w->A + p * nr, *restrict f1 = w->A + (p + 1) * nr;
-            double *restrict d0 = w->A + (P + p) * nr, *restrict d1 = w->A + (P + p + 1) * nr;
-            double zr = 1.0, zi = 0.0, pr = 0.0, pi = 0.0, lr = creal(l), li = cimag(l);
-            for (size_t n = 0; n < nr; n++) {
-                f0[n] = zr;
-                f1[n] = zi;
-                d0[n] = (double)n * pr; /* n lambda^(n-1) */
-                d1[n] = (double)n * pi;
-                pr = zr;
-                pi = zi;
-                double t = zr * lr - zi * li;
-                zi = zr * li + zi * lr;
-                zr = t;
+            pc[g] = p;
+            glr[g] = creal(l);
+            gli[g] = cimag(l);
+            if (++g == VP_G) {
+                vp_pair_cols(w->A, nr, P, pc, glr, gli);
+                g = 0;
             }
             w->alpha[p] = 1.0;
             w->mu[p] = l;
@@ -180,6 +233,7 @@ static int vp_eval(vp_ws *w, const double *th, int want_jac)
             p += 1;
         }
     }
+    for (size_t t = 0; t < g; t++) vp_pair_col1(w->A, nr, P, pc[t], glr[t], gli[t]);
     /* Gram of [Phi Psi h] (upper triangle) */
     cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, (int)nc, (int)nr, 1.0, w->A, (int)nr,
                 0.0, w->G, (int)nc);
@@ -353,22 +407,39 @@ static double model_err2(const cr__modal *m, const double *h, size_t L, int inf)
     double e = (m->d - h[0]) * (m->d - h[0]);
     double *acc = calloc(L, sizeof *acc);
     if (!acc) return NAN;
-    for (size_t j = 0; j < m->n; j++) {
+    /* Modes are accumulated in their order (so the sum is the same), but
+     * runs of up to 4 pairs share one loop to overlap their recurrences. */
+    for (size_t j = 0; j < m->n;) {
         if (m->kind[j] == CR_MODE_PAIR) {
-            double zr = 1.0, zi = 0.0, lr = m->pole_re[j], li = m->pole_im[j];
-            double rr = 2.0 * m->res_re[j], ri = 2.0 * m->res_im[j];
-            for (size_t k = 1; k < L; k++) {
-                acc[k] += rr * zr - ri * zi;
-                double t = zr * lr - zi * li;
-                zi = zr * li + zi * lr;
-                zr = t;
+            size_t G = 0;
+            double zr[4], zi[4], lr[4], li[4], rr[4], ri[4];
+            while (G < 4 && j + G < m->n && m->kind[j + G] == CR_MODE_PAIR) {
+                zr[G] = 1.0;
+                zi[G] = 0.0;
+                lr[G] = m->pole_re[j + G];
+                li[G] = m->pole_im[j + G];
+                rr[G] = 2.0 * m->res_re[j + G];
+                ri[G] = 2.0 * m->res_im[j + G];
+                G++;
             }
+            for (size_t k = 1; k < L; k++) {
+                double a = acc[k];
+                for (size_t t = 0; t < G; t++) {
+                    a += rr[t] * zr[t] - ri[t] * zi[t];
+                    double u = zr[t] * lr[t] - zi[t] * li[t];
+                    zi[t] = zr[t] * li[t] + zi[t] * lr[t];
+                    zr[t] = u;
+                }
+                acc[k] = a;
+            }
+            j += G;
         } else {
             double z = 1.0, l = m->pole_re[j], r = m->res_re[j];
             for (size_t k = 1; k < L; k++) {
                 acc[k] += r * z;
                 z *= l;
             }
+            j++;
         }
     }
     for (size_t k = 1; k < L; k++) e += (h[k] - acc[k]) * (h[k] - acc[k]);
@@ -408,16 +479,56 @@ static void modal_release(cr__modal *c)
  * much earlier. Overridable for studies through CONVREC_VARPRO_MAXIT. */
 #define VP_MAXIT 30
 
+/* Every pole lam[j] within tol of a distinct pole of ref of the same kind
+ * (greedy nearest match; orders are small). */
+static int poles_match(const vp_ws *w, const double complex *lam, const cr__modal *ref, double tol)
+{
+    if (ref->n != w->M || ref->n > 64) return 0;
+    unsigned char used[64] = {0};
+    for (size_t j = 0; j < w->M; j++) {
+        size_t kbest = SIZE_MAX;
+        double dbest = tol;
+        for (size_t k = 0; k < ref->n; k++) {
+            if (used[k] || ref->kind[k] != w->kind[j]) continue;
+            double d = cabs(lam[j] - CMPLX(ref->pole_re[k], ref->pole_im[k]));
+            if (d <= dbest) { dbest = d; kbest = k; }
+        }
+        if (kbest == SIZE_MAX) return 0;
+        used[kbest] = 1;
+    }
+    return 1;
+}
+
+static cr_status refine_core(const double *h, size_t L, cr_horizon horizon, double rho_max,
+                             int maxit_in, const cr__modal *ref, double e_ref, cr__modal *m);
+
 cr_status cr__refine_varpro(const double *h, size_t L, cr_horizon horizon,
                             double margin, cr__modal *m)
 {
+    return cr__refine_varpro_vs(h, L, horizon, margin, NULL, 0.0, m);
+}
+
+cr_status cr__refine_varpro_vs(const double *h, size_t L, cr_horizon horizon, double margin,
+                               const cr__modal *ref, double e_ref, cr__modal *m)
+{
     if (!(margin >= 0.0 && margin < 1.0))
         return cr__fail(CR_EINVAL, "varpro: margin %g outside [0, 1)", margin);
-    return cr__refine_varpro_ex(h, L, horizon, margin > 0.0 ? 1.0 - margin : 1.0 - 1e-15, 0, m);
+    if (ref) {
+        cr_status st = cr__refine_check_modal(ref);
+        if (st != CR_OK) return st;
+    }
+    return refine_core(h, L, horizon, margin > 0.0 ? 1.0 - margin : 1.0 - 1e-15, 0, ref, e_ref,
+                       m);
 }
 
 cr_status cr__refine_varpro_ex(const double *h, size_t L, cr_horizon horizon, double rho_max,
                                int maxit_in, cr__modal *m)
+{
+    return refine_core(h, L, horizon, rho_max, maxit_in, NULL, 0.0, m);
+}
+
+static cr_status refine_core(const double *h, size_t L, cr_horizon horizon, double rho_max,
+                             int maxit_in, const cr__modal *ref, double e_ref, cr__modal *m)
 {
     if (!h) return cr__fail(CR_EINVAL, "varpro: kernel is NULL");
     if (L == 0) return cr__fail(CR_EINVAL, "varpro: kernel length is 0");
@@ -502,6 +613,9 @@ cr_status cr__refine_varpro_ex(const double *h, size_t L, cr_horizon horizon, do
 
     poles_to_theta(&w, m, th);
     int maxit = maxit_in > 0 ? maxit_in : VP_MAXIT;
+    /* same minimum: poles within 0.15 Rayleigh widths (2 pi / L), which
+     * the window cannot tell apart */
+    const double match_tol = fmin(1e-3, 0.15 * 2.0 * 3.141592653589793 / (double)L);
     double hn2 = h[0] * h[0];
     for (size_t k = 1; k < L; k++) hn2 += h[k] * h[k];
     const double ftiny = 1e-30 * (hn2 > 0 ? hn2 : 1.0);
@@ -559,6 +673,7 @@ cr_status cr__refine_varpro_ex(const double *h, size_t L, cr_horizon horizon, do
             nu = 2.0;
             rejects = 0;
             if (rel < 1e-9) break; /* converged for l2 purposes */
+            if (ref && f >= e_ref && poles_match(&w, w.lam, ref, match_tol)) break;
         } else {
             lm *= nu;
             nu *= 2.0;
