@@ -37,7 +37,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdio.h>
 
 typedef struct vp_ws {
     size_t L, nr, P, nc, M;       /* window length, explicit rows, columns, Gram size, modes */
@@ -971,9 +970,7 @@ cr_status cr__refine_varpro_precise(const double *h, size_t L, double rho_max, i
     int have = vq_eval(&w, h1, th, 1) == 0;
     double f = have ? w.f : INFINITY, lm = -1.0, nu = 2.0;
     int rejects = 0, slow = 0, fresh = 1;
-    int nit = 0;
     for (int it = 0; have && it < maxit && f > ftiny; it++) {
-        nit = it + 1;
         if (fresh) {
             /* More's scaling (running max of column norms), then
              * J~ = J diag(1/d) = Q_J R_J, R_J = U S V^T */
@@ -1042,7 +1039,6 @@ cr_status cr__refine_varpro_precise(const double *h, size_t L, double rho_max, i
              * still describes th: only the damping changes */
         }
     }
-    if (getenv("S4D3_DBG")) fprintf(stderr, "DBG precise rho=%.9f maxit=%d nit=%d f=%.3e rel=%.3e lm=%.3e rejects=%d slow=%d\n", rho_max, maxit, nit, f, sqrt(f/hn2), lm, rejects, slow);
     /* final: poles from theta, residues by the robust SVD solve */
     theta_to_poles(&w.v, th, w.lam, NULL);
     for (size_t j = 0; j < m->n; j++) {
