@@ -181,6 +181,10 @@ static cr_status ensure_svd(fit_ws *w, cr_horizon which, size_t k)
  * A grid fit that gets there makes the continuation runs unnecessary. */
 #define POLISH_IT 3000
 #define POLISH_REL2 1e-16
+/* below this squared relative error (1e-7 relative, 10x under what the
+ * S4D acceptance asks) the continuation runs are skipped and the polish
+ * stops */
+#define POLISH_GOOD2 1e-14
 
 static void clip_radius(cr__modal *m, double rmax)
 {
@@ -385,7 +389,7 @@ static cr_status fit_order(fit_ws *w, size_t N, double *e2)
                 cr__modal_copy(best, cand);
                 eb = eg;
             }
-            for (int a = 0; a < 2 && eb > 1e6 * reach * reach && eb > 1e-16 * hn2; a++) {
+            for (int a = 0; a < 2 && eb > 1e6 * reach * reach && eb > POLISH_GOOD2 * hn2; a++) {
                 double eh;
                 if ((st = fit_hard_window(w, N, hn2, shrink[a], &eh)) != CR_OK) return st;
                 if (eh < eb) {
@@ -393,12 +397,12 @@ static cr_status fit_order(fit_ws *w, size_t N, double *e2)
                     eb = eh;
                 }
             }
-            if (eb > POLISH_REL2 * hn2 && eb > 1e6 * reach * reach) {
+            if (eb > POLISH_GOOD2 * hn2 && eb > 1e6 * reach * reach) {
                 /* polish: the best of these ends in a flat valley where
                  * LM still makes steady (linear) progress when the stage
                  * budgets run out */
                 double rmax = 1.0 - o->margin;
-                st = cr__refine_varpro_precise(h, L, rmax, POLISH_IT, POLISH_REL2 * hn2, best);
+                st = cr__refine_varpro_precise(h, L, rmax, POLISH_IT, POLISH_GOOD2 * hn2, best);
                 if (st != CR_OK) return st;
                 eb = sq_error(h, L, o->horizon, best, w->work);
             }
