@@ -75,6 +75,23 @@ size_t cr__modal_order(const cr__modal *m)
     return N;
 }
 
+cr_status cr__fit_with_svd(const double *h, size_t L, size_t N, double margin, cr_horizon horizon,
+                           cr__fit_svd_fn fit, cr__modal *out)
+{
+    if (h == NULL || out == NULL) return cr__fail(CR_EINVAL, "fit: NULL argument");
+    if (L < 2 || N == 0) { /* nothing to decompose: d only */
+        out->n = 0;
+        out->d = L > 0 ? h[0] : 0.0;
+        return CR_OK;
+    }
+    cr__hsvd s;
+    cr_status st = cr__hankel_svd(h, L, horizon, N, N, 1, 1e-12, 1e-2, &s);
+    if (st != CR_OK) return st;
+    st = fit(h, L, N, margin, &s, out);
+    cr__hsvd_free(&s);
+    return st;
+}
+
 size_t cr__modal_stabilize(cr__modal *m, double margin, double reflect_above)
 {
     double rmax = 1.0 - margin;

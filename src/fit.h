@@ -132,6 +132,13 @@ cr_status cr__fit_bt_svd(const double *h, size_t L, size_t N, double margin,
                          const cr__hsvd *s, cr__modal *out);
 cr_status cr__fit_pencil_svd(const double *h, size_t L, size_t N, double margin,
                              const cr__hsvd *s, cr__modal *out);
+/* Decompose the horizon's Hankel (N triplets) and run fit on it (fit.c);
+ * L < 2 or N == 0 give d = h[0] only. cr__fit_bt and cr__fit_pencil are
+ * this with (INFINITE, cr__fit_bt_svd) and (WINDOW, cr__fit_pencil_svd). */
+typedef cr_status (*cr__fit_svd_fn)(const double *h, size_t L, size_t N, double margin,
+                                    const cr__hsvd *s, cr__modal *out);
+cr_status cr__fit_with_svd(const double *h, size_t L, size_t N, double margin, cr_horizon horizon,
+                           cr__fit_svd_fn fit, cr__modal *out);
 
 /* Per-channel errors of a modal fit (model.c / fit.c): fills err_window,
  * err_infinite, err_hinf, h_norm, order, length. */

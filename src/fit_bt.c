@@ -116,16 +116,5 @@ done:
 
 cr_status cr__fit_bt(const double *h, size_t L, size_t N, double margin, cr__modal *out)
 {
-    if (h == NULL || out == NULL) return cr__fail(CR_EINVAL, "fit_bt: NULL argument");
-    if (L < 2 || N == 0) {
-        out->n = 0;
-        out->d = L > 0 ? h[0] : 0.0;
-        return CR_OK;
-    }
-    cr__hsvd s;
-    cr_status st = cr__hankel_svd(h, L, CR_HORIZON_INFINITE, N, N, 1, 1e-12, 1e-2, &s);
-    if (st != CR_OK) return st;
-    st = cr__fit_bt_svd(h, L, N, margin, &s, out);
-    cr__hsvd_free(&s);
-    return st;
+    return cr__fit_with_svd(h, L, N, margin, CR_HORIZON_INFINITE, cr__fit_bt_svd, out);
 }

@@ -448,6 +448,29 @@ static double model_err2(const cr__modal *m, const double *h, size_t L, int inf)
     return e;
 }
 
+/* The last step of both refinements: take the poles lam[0..n), set the
+ * residues by the robust least-squares solve, and fall back to best (the
+ * input, of squared error e_in) unless that is at least as good. */
+static cr_status vp_finish(const double *h, size_t L, cr_horizon horizon, const double complex *lam,
+                           size_t n, double e_in, const cr__modal *best, cr__modal *m)
+{
+    for (size_t j = 0; j < n; j++) {
+        m->pole_re[j] = creal(lam[j]);
+        m->pole_im[j] = m->kind[j] == CR_MODE_PAIR ? cimag(lam[j]) : 0.0;
+    }
+    cr_status st = cr__residues_ls(h, L, horizon, m);
+    double e_out = st == CR_OK ? model_err2(m, h, L, horizon == CR_HORIZON_INFINITE) : INFINITY;
+    if (!(e_out <= e_in)) {
+        if (isfinite(e_in)) {
+            cr__modal_copy(m, best);
+            st = CR_OK;
+        } else if (st == CR_OK && !isfinite(e_out)) {
+            st = cr__fail(CR_ENOCONV, "varpro: no finite model");
+        }
+    }
+    return st;
+}
+
 static cr_status modal_clone(const cr__modal *m, cr__modal *c)
 {
     size_t n = m->n ? m->n : 1;
@@ -682,20 +705,7 @@ static cr_status refine_core(const double *h, size_t L, cr_horizon horizon, doub
     }
     /* final: poles from theta, residues by the robust SVD solve */
     theta_to_poles(&w, th, w.lam, NULL);
-    for (size_t j = 0; j < w.M; j++) {
-        m->pole_re[j] = creal(w.lam[j]);
-        m->pole_im[j] = m->kind[j] == CR_MODE_PAIR ? cimag(w.lam[j]) : 0.0;
-    }
-    st = cr__residues_ls(h, L, horizon, m);
-    double e_out = st == CR_OK ? model_err2(m, h, L, inf) : INFINITY;
-    if (!(e_out <= e_in)) {
-        if (isfinite(e_in)) {
-            cr__modal_copy(m, &best);
-            st = CR_OK;
-        } else if (st == CR_OK && !isfinite(e_out)) {
-            st = cr__fail(CR_ENOCONV, "varpro: no finite model");
-        }
-    }
+    st = vp_finish(h, L, horizon, w.lam, w.M, e_in, &best, m);
 done:
     vp_free(&w);
     free(th);
@@ -1041,20 +1051,7 @@ cr_status cr__refine_varpro_precise(const double *h, size_t L, double rho_max, i
     }
     /* final: poles from theta, residues by the robust SVD solve */
     theta_to_poles(&w.v, th, w.lam, NULL);
-    for (size_t j = 0; j < m->n; j++) {
-        m->pole_re[j] = creal(w.lam[j]);
-        m->pole_im[j] = m->kind[j] == CR_MODE_PAIR ? cimag(w.lam[j]) : 0.0;
-    }
-    st = cr__residues_ls(h, L, CR_HORIZON_WINDOW, m);
-    double e_out = st == CR_OK ? model_err2(m, h, L, 0) : INFINITY;
-    if (!(e_out <= e_in)) {
-        if (isfinite(e_in)) {
-            cr__modal_copy(m, &best);
-            st = CR_OK;
-        } else if (st == CR_OK && !isfinite(e_out)) {
-            st = cr__fail(CR_ENOCONV, "varpro: no finite model");
-        }
-    }
+    st = vp_finish(h, L, CR_HORIZON_WINDOW, w.lam, m->n, e_in, &best, m);
 done:
     vq_free(&w);
     free(th); free(th_new); free(dsc); free(ut); free(step); free(qr_keep); free(sv_keep);

@@ -110,41 +110,32 @@ fftwf_plan cr__plan_f(cr__fft_dir dir, size_t n, const void *in, const void *out
     return (fftwf_plan)get_plan(dir, 1, n, in, out);
 }
 
-cr_status cr__rfft_d(size_t n, double *in, fftw_complex *out)
-{
-    if (in == NULL || out == NULL) return cr__fail(CR_EINVAL, "rfft: NULL buffer");
-    fftw_plan p = cr__plan_d(CR__FFT_R2C, n, in, out);
-    if (p == NULL) return n == 0 ? CR_EINVAL : CR_ENOMEM;
-    fftw_execute_dft_r2c(p, in, out);
-    return CR_OK;
-}
-
-cr_status cr__irfft_d(size_t n, fftw_complex *in, double *out)
-{
-    if (in == NULL || out == NULL) return cr__fail(CR_EINVAL, "irfft: NULL buffer");
-    fftw_plan p = cr__plan_d(CR__FFT_C2R, n, in, out);
-    if (p == NULL) return n == 0 ? CR_EINVAL : CR_ENOMEM;
-    fftw_execute_dft_c2r(p, in, out);
-    return CR_OK;
-}
-
-cr_status cr__rfft_f(size_t n, float *in, fftwf_complex *out)
-{
-    if (in == NULL || out == NULL) return cr__fail(CR_EINVAL, "rfft: NULL buffer");
-    fftwf_plan p = cr__plan_f(CR__FFT_R2C, n, in, out);
-    if (p == NULL) return n == 0 ? CR_EINVAL : CR_ENOMEM;
-    fftwf_execute_dft_r2c(p, in, out);
-    return CR_OK;
-}
-
-cr_status cr__irfft_f(size_t n, fftwf_complex *in, float *out)
-{
-    if (in == NULL || out == NULL) return cr__fail(CR_EINVAL, "irfft: NULL buffer");
-    fftwf_plan p = cr__plan_f(CR__FFT_C2R, n, in, out);
-    if (p == NULL) return n == 0 ? CR_EINVAL : CR_ENOMEM;
-    fftwf_execute_dft_c2r(p, in, out);
-    return CR_OK;
-}
+/* One-shot transforms through the plan cache, for each precision:
+ * cr__rfft_X (forward, r2c) and cr__irfft_X (inverse, c2r, unnormalised). */
+#define CR__ONESHOT(X, R, CPX, FFTW)                                                  \
+    cr_status cr__rfft_##X(size_t n, R *in, CPX *out)                                 \
+    {                                                                                  \
+        if (in == NULL || out == NULL) return cr__fail(CR_EINVAL, "rfft: NULL buffer"); \
+        FFTW(plan) p = cr__plan_##X(CR__FFT_R2C, n, in, out);                          \
+        if (p == NULL) return n == 0 ? CR_EINVAL : CR_ENOMEM;                          \
+        FFTW(execute_dft_r2c)(p, in, out);                                             \
+        return CR_OK;                                                                  \
+    }                                                                                  \
+    cr_status cr__irfft_##X(size_t n, CPX *in, R *out)                                \
+    {                                                                                  \
+        if (in == NULL || out == NULL) return cr__fail(CR_EINVAL, "irfft: NULL buffer"); \
+        FFTW(plan) p = cr__plan_##X(CR__FFT_C2R, n, in, out);                          \
+        if (p == NULL) return n == 0 ? CR_EINVAL : CR_ENOMEM;                          \
+        FFTW(execute_dft_c2r)(p, in, out);                                             \
+        return CR_OK;                                                                  \
+    }
+#define CR__FFTW_D(name) fftw_##name
+#define CR__FFTW_F(name) fftwf_##name
+CR__ONESHOT(d, double, fftw_complex, CR__FFTW_D)
+CR__ONESHOT(f, float, fftwf_complex, CR__FFTW_F)
+#undef CR__ONESHOT
+#undef CR__FFTW_D
+#undef CR__FFTW_F
 
 static void *fft_alloc(size_t count, size_t size)
 {
