@@ -450,10 +450,10 @@ static size_t LOC(first_nonfinite)(const R *restrict u, size_t n)
     return n;
 }
 
-/* All streams and units over T samples. u, y are (B, C, T). */
-static cr_status LOC(run)(const char *fn, ST *s, const R *u, size_t T, R *y)
+/* Size and NaN/Inf checks of an input block u (B, C, T), done before the
+ * state is touched. */
+static cr_status LOC(check_input)(const char *fn, const cr__rec_plan *p, const R *u, size_t T)
 {
-    const cr__rec_plan *p = &s->p;
     size_t CT, BCT;
     if (!cr__mul_ok(p->C, T, &CT) || !cr__mul_ok(CT, p->B, &BCT) || BCT > CR_MAX_ELEMS)
         return cr__fail(CR_EOVERFLOW, "%s: %zu x %zu x %zu samples is absurd", fn, p->B, p->C, T);
@@ -464,6 +464,16 @@ static cr_status LOC(run)(const char *fn, ST *s, const R *u, size_t T, R *y)
                             "%s: input sample is NaN or Inf (stream %zu, channel %zu, t = %zu); "
                             "state left unchanged", fn, i / CT, i % CT / T, i % T);
     }
+    return CR_OK;
+}
+
+/* All streams and units over T samples. u, y are (B, C, T). */
+static cr_status LOC(run)(const char *fn, ST *s, const R *u, size_t T, R *y)
+{
+    const cr__rec_plan *p = &s->p;
+    cr_status st = LOC(check_input)(fn, p, u, T);
+    if (st != CR_OK) return st;
+    const size_t CT = p->C * T; /* no overflow: checked above */
     const size_t units = p->nblk, jobs = p->B * units;
     size_t work;
     int par = !(p->flags & CR_STREAM_NO_THREADS) && jobs > 1 &&
@@ -579,16 +589,8 @@ cr_status FN(prefill)(ST *s, const R *u, size_t T, R *y, cr_prefill_method how)
     int fft = !y && (how == CR_PREFILL_FFT || (how == CR_PREFILL_AUTO && prefill_use_fft(&s->p, T)));
     if (!fft) return LOC(run)(fn, s, u, T, y);
     const cr__rec_plan *p = &s->p;
-    size_t CT, BCT;
-    if (!cr__mul_ok(p->C, T, &CT) || !cr__mul_ok(CT, p->B, &BCT) || BCT > CR_MAX_ELEMS)
-        return cr__fail(CR_EOVERFLOW, "%s: %zu x %zu x %zu samples is absurd", fn, p->B, p->C, T);
-    if (!(p->flags & CR_STREAM_NO_CHECK)) {
-        size_t i = LOC(first_nonfinite)(u, BCT);
-        if (i < BCT)
-            return cr__fail(CR_ENONFINITE,
-                            "%s: input sample is NaN or Inf (stream %zu, channel %zu, t = %zu); "
-                            "state left unchanged", fn, i / CT, i % CT / T, i % T);
-    }
+    cr_status st = LOC(check_input)(fn, p, u, T);
+    if (st != CR_OK) return st;
     return LOC(prefill_fft)(s, u, T);
 }
 
