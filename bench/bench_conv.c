@@ -31,7 +31,7 @@
 #endif
 
 #include "convrec.h"
-#include "spectral.h"
+#include "spectral/spectral.h"
 
 static double now(void)
 {

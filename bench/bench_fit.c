@@ -16,7 +16,7 @@
  * Kernels are synthetic Hyena-style filters: a random sum of damped
  * oscillations plus noise, under an exponential decay window. */
 #include "config.h"
-#include "fit.h"
+#include "fit/fit.h"
 
 #include <lapacke.h>
 #ifdef HAVE_OPENBLAS_SET_NUM_THREADS
@@ -115,9 +115,8 @@ static cr_status dense_bt(const double *h, size_t L, size_t N, cr__modal *m)
 
 static void bench_hsv(void)
 {
-    /* modes of cr__hankel_set_mode: 1 dense, 2 Lanczos (square) /
-     * Golub-Kahan (rectangular), 3 the former two-sided subspace iteration */
-    static const char *const path[] = { "auto", "dense", "lanczos", "subspace" };
+    /* 1 dense, 2 Lanczos (square) / Golub-Kahan (rectangular) */
+    static const char *const path[] = { "auto", "dense", "lanczos" };
     const size_t Ls[] = { 64, 96, 128, 192, 256, 512, 2048, 2049 };
 #ifdef HAVE_OPENBLAS_SET_NUM_THREADS
     openblas_set_num_threads(1);   /* as inside cr_fit */
@@ -127,13 +126,13 @@ static void bench_hsv(void)
         double *h = malloc(L * sizeof *h);
         hyena_kernel(h, L, 1 + L);
         for (int w = 0; w < 2; w++)
-        for (int mode = L > 512 ? 2 : 1; mode <= 3; mode++) {
-            cr__hankel_set_mode(mode);
+        for (int mode = L > 512 ? 2 : 1; mode <= 2; mode++) {
+            const cr__hsvd_req req = { 17, 17, 1, 1e-12, 1e-2, (cr__hsvd_how)mode };
             cr_horizon hz = w ? CR_HORIZON_WINDOW : CR_HORIZON_INFINITE;
             double t0 = now();
             for (size_t r = 0; r < reps; r++) {
                 cr__hsvd s;
-                if (cr__hankel_svd(h, L, hz, 17, 17, 1, 1e-12, 1e-2, &s) != CR_OK) {
+                if (cr__hankel_svd(h, L, hz, &req, &s) != CR_OK) {
                     printf("bench=hsv L=%zu error=\"%s\"\n", L, cr_error_detail());
                     break;
                 }
@@ -142,7 +141,6 @@ static void bench_hsv(void)
             printf("bench=hsv L=%zu horizon=%s k=17 path=%s sec=%.6g\n", L, w ? "window" : "infinite",
                    path[mode], (now() - t0) / (double)reps);
         }
-        cr__hankel_set_mode(0);
         free(h);
     }
 }

@@ -18,7 +18,7 @@
  *   "quick" runs only the acceptance cases (C = 1024, N = 16, float, B = 1;
  *   peers at L = 8192).
  */
-#include "internal.h"
+#include "core/core.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -9,7 +9,7 @@
 #include <cmocka.h>
 #include <complex.h>
 
-#include "fit.h"
+#include "fit/fit.h"
 #include "testutil.h"
 
 /* h[0] = d, h[k] = sum w Re(r lambda^(k-1)); order n = real dimension:
@@ -94,11 +94,14 @@ static void test_bt_exact(void **state)
             }
         }
         for (int mode = 1; mode <= 2; mode++) {   /* dense and randomized SVD */
-            cr__hankel_set_mode(mode);
             cr__modal m;
             assert_int_equal(cr__modal_alloc(&m, n), CR_OK);
-            assert_int_equal(cr__fit_bt(h, L, n, 1e-6, &m), CR_OK);
-            cr__hankel_set_mode(0);
+            cr__hsvd sv;
+            const cr__hsvd_req req = { n, n, 1, 1e-12, 1e-2,
+                                       mode == 1 ? CR__HSVD_DENSE : CR__HSVD_LANCZOS };
+            assert_int_equal(cr__hankel_svd(h, L, CR_HORIZON_INFINITE, &req, &sv), CR_OK);
+            assert_int_equal(cr__fit_bt_svd(h, L, n, 1e-6, &sv, &m), CR_OK);
+            cr__hsvd_free(&sv);
             assert_int_equal(cr__modal_order(&m), n);
             assert_true(m.d == 0.3);
             cr_fit_record rec;
@@ -131,11 +134,12 @@ static void test_bt_certificate(void **state)
             }
             size_t r = L - 1;
             double *sig = malloc(r * sizeof *sig);
-            size_t kout;
-            cr__hankel_set_mode(1);
-            assert_int_equal(cr_hsv(h, L, CR_HORIZON_INFINITE, r, sig, &kout, NULL), CR_OK);
-            cr__hankel_set_mode(0);
-            assert_int_equal(kout, r);
+            cr__hsvd dv;
+            const cr__hsvd_req dreq = { r, r, 0, 1e-13, 0.0, CR__HSVD_DENSE };
+            assert_int_equal(cr__hankel_svd(h, L, CR_HORIZON_INFINITE, &dreq, &dv), CR_OK);
+            assert_int_equal(dv.nsigma, r);
+            memcpy(sig, dv.sigma, r * sizeof *sig);
+            cr__hsvd_free(&dv);
             const size_t Ns[] = { 2, 5, 8, 16 };
             for (size_t q = 0; q < 4; q++) {
                 size_t N = Ns[q];

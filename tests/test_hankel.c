@@ -9,7 +9,7 @@
 #include <cmocka.h>
 #include <lapacke.h>
 
-#include "fit.h"
+#include "fit/fit.h"
 #include "testutil.h"
 
 /* Kernel families: a decaying sum of damped oscillations plus decaying
@@ -73,7 +73,6 @@ static double triplet_residual(const double *h, size_t L, const cr__hsvd *d, siz
 static void test_dense_vs_lapack(void **state)
 {
     (void)state;
-    cr__hankel_set_mode(1);
     const size_t Ls[] = { 2, 3, 4, 7, 50, 51, 130, 131 };
     for (size_t t = 0; t < sizeof Ls / sizeof *Ls; t++) {
         size_t L = Ls[t];
@@ -84,7 +83,7 @@ static void test_dense_vs_lapack(void **state)
             double *ref = ref_sv(h, L, (cr_horizon)w, &r);
             cr__hsvd d;
             size_t k = r < 5 ? r : 5;
-            assert_int_equal(cr__hankel_svd(h, L, (cr_horizon)w, k, 0, 1, 0, 0, &d), CR_OK);
+            assert_int_equal(cr__hankel_svd(h, L, (cr_horizon)w, &(cr__hsvd_req){ k, 0, 1, 0, 0, CR__HSVD_DENSE }, &d), CR_OK);
             assert_int_equal(d.r, r);
             assert_int_equal(d.nsigma, r);
             double fro2 = 0;
@@ -103,14 +102,13 @@ static void test_dense_vs_lapack(void **state)
         }
         free(h);
     }
-    cr__hankel_set_mode(0);
 }
 
-/* Randomized subspace iteration stops when every wanted residual is below
+/* Lanczos stops when every wanted residual is below
  * rtol * sigma_1 (rtol = 1e-12 here); the residual bounds the distance to a
  * singular value, so the leading values must agree with the dense ones to
  * about 1e-12 sigma_1 (allow 1e-11 for rounding in the dense reference). */
-static void test_random_vs_dense(void **state)
+static void test_lanczos_vs_dense(void **state)
 {
     (void)state;
     const size_t Ls[] = { 400, 1001 };
@@ -122,9 +120,7 @@ static void test_random_vs_dense(void **state)
             size_t r;
             double *ref = ref_sv(h, L, (cr_horizon)w, &r);
             cr__hsvd d;
-            cr__hankel_set_mode(2);
-            assert_int_equal(cr__hankel_svd(h, L, (cr_horizon)w, 12, 0, 1, 1e-12, 0, &d), CR_OK);
-            cr__hankel_set_mode(0);
+            assert_int_equal(cr__hankel_svd(h, L, (cr_horizon)w, &(cr__hsvd_req){ 12, 0, 1, 1e-12, 0, CR__HSVD_LANCZOS }, &d), CR_OK);
             assert_int_equal(d.dense, 0);
             assert_true(d.nconv >= 12);
             for (size_t i = 0; i < 12; i++) {
@@ -173,7 +169,7 @@ static void test_flat_spectrum_values(void **state)
             for (size_t q = 0; q < 3; q++) {
                 size_t N = Ns[q];
                 cr__hsvd d;
-                assert_int_equal(cr__hankel_svd(h, L, (cr_horizon)w, N + 1, N + 1, 1, 1e-12, 1e-2, &d),
+                assert_int_equal(cr__hankel_svd(h, L, (cr_horizon)w, &(cr__hsvd_req){ N + 1, N + 1, 1, 1e-12, 1e-2, CR__HSVD_AUTO }, &d),
                                  CR_OK);
                 for (size_t i = 0; i <= N; i++) {
                     if (fabs(d.sigma[i] - ref[i]) > 1e-9 * ref[0])
@@ -214,7 +210,7 @@ static void test_exact_rank(void **state)
         for (size_t k = 1; k < L; k++) h[k] += a * pow(rho, (double)(k - 1)) * cos(th * (double)k);
     }
     cr__hsvd d;
-    assert_int_equal(cr__hankel_svd(h, L, CR_HORIZON_WINDOW, 10, 0, 1, 1e-12, 0, &d), CR_OK);
+    assert_int_equal(cr__hankel_svd(h, L, CR_HORIZON_WINDOW, &(cr__hsvd_req){ 10, 0, 1, 1e-12, 0, CR__HSVD_AUTO }, &d), CR_OK);
     assert_int_equal(d.dense, 0);
     assert_true(d.sigma[7] > 1e-6 * d.sigma[0]);
     assert_true(d.sigma[8] < 1e-12 * d.sigma[0]);
@@ -281,7 +277,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dense_vs_lapack),
-        cmocka_unit_test(test_random_vs_dense),
+        cmocka_unit_test(test_lanczos_vs_dense),
         cmocka_unit_test(test_flat_spectrum_values),
         cmocka_unit_test(test_exact_rank),
         cmocka_unit_test(test_heat_cont),

@@ -6,8 +6,8 @@
 #include <cmocka.h>
 
 #include "convrec.h"
-#include "internal.h"
-#include "fit.h"
+#include "core/core.h"
+#include "fit/fit.h"
 
 #include <complex.h>
 #include <math.h>

@@ -13,7 +13,7 @@
 #endif
 
 #include "convrec.h"
-#include "spectral.h"
+#include "spectral/spectral.h"
 #include "testutil.h"
 
 #define TOL_D 1e-12

@@ -1,6 +1,6 @@
 /* convrec conv: the reference FFT convolution of signals with kernels. */
 #include "args.h"
-#include "internal.h"
+#include "core/core.h"
 
 #include <stdlib.h>
 

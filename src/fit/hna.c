@@ -25,7 +25,7 @@
  * ratio 1.9 hiding 2.5 on a 32L grid). With them the 8L and 32L figures
  * agree to ~0.5% in the median.
  */
-#include "fit_refine.h"
+#include "fit/refine.h"
 
 #include <cblas.h>
 #include <complex.h>

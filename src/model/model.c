@@ -1,13 +1,8 @@
-/* The model object: creation, validation, kernel materialisation, error
- * metrics and the modal <-> polynomial conversion. */
-#include "internal.h"
-#include "fit.h"
-#include "model.h"
-#include "spectral.h"
+/* The public model object: creation, copies, channels, stability, kernels
+ * and errors (through the modal core, modal.c), and the modal <->
+ * polynomial conversion. */
+#include "model/model.h"
 
-#include <complex.h>
-#include "cpow.h"
-#include <fftw3.h>
 #include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
@@ -99,26 +94,6 @@ cr_status cr_model_copy(const cr_model *m, cr_model **out)
     return CR_OK;
 }
 
-/* Validates one mode; shared by set_channel and the file loader so that both
- * accept exactly the same models. */
-cr_status cr__model_check_mode(unsigned char kind, double pr, double pi, double rr, double ri,
-                               size_t c, size_t j)
-{
-    if (kind != CR_MODE_REAL && kind != CR_MODE_PAIR)
-        return cr__fail(CR_EINVAL, "channel %zu mode %zu: kind %u is not 1 (real) or 2 (pair)", c,
-                        j, (unsigned)kind);
-    if (!isfinite(pr) || !isfinite(pi) || !isfinite(rr) || !isfinite(ri))
-        return cr__fail(CR_ENONFINITE, "channel %zu mode %zu: non-finite pole or residue", c, j);
-    if (kind == CR_MODE_REAL && (pi != 0.0 || ri != 0.0))
-        return cr__fail(CR_EINVAL,
-                        "channel %zu mode %zu: real mode with nonzero imaginary part "
-                        "(pole im %g, residue im %g)",
-                        c, j, pi, ri);
-    if (kind == CR_MODE_PAIR && pi == 0.0)
-        return cr__fail(CR_EINVAL, "channel %zu mode %zu: conjugate pair with a real pole", c, j);
-    return CR_OK;
-}
-
 cr_status cr_model_set_channel(cr_model *m, size_t c, size_t n, const unsigned char *kind,
                                const double *pole_re, const double *pole_im,
                                const double *res_re, const double *res_im, double d)
@@ -135,7 +110,7 @@ cr_status cr_model_set_channel(cr_model *m, size_t c, size_t n, const unsigned c
     if (!isfinite(d))
         return cr__fail(CR_ENONFINITE, "cr_model_set_channel: channel %zu: non-finite d", c);
     for (size_t j = 0; j < n; j++) {
-        cr_status s = cr__model_check_mode(kind[j], pole_re[j], pole_im[j], res_re[j],
+        cr_status s = cr__modal_check_mode(kind[j], pole_re[j], pole_im[j], res_re[j],
                                            res_im[j], c, j);
         if (s != CR_OK) return s;
     }
@@ -180,22 +155,15 @@ cr_status cr_model_get_view(const cr_model *m, cr_model_view *v)
 size_t cr_model_order(const cr_model *m, size_t c)
 {
     if (!m || c >= m->C) return 0;
-    size_t N = 0;
-    for (size_t j = 0; j < m->M; j++) N += m->kind[c * m->M + j];
-    return N;
+    cr__modal v = cr__model_channel(m, c);
+    return cr__modal_order(&v);
 }
 
 double cr_model_spectral_radius(const cr_model *m, size_t c)
 {
     if (!m || c >= m->C) return NAN;
-    double r = 0.0;
-    for (size_t j = 0; j < m->M; j++) {
-        size_t i = c * m->M + j;
-        if (m->kind[i] == CR_MODE_UNUSED) continue;
-        double a = hypot(m->pole_re[i], m->pole_im[i]);
-        if (a > r) r = a;
-    }
-    return r;
+    cr__modal v = cr__model_channel(m, c);
+    return cr__modal_radius(&v);
 }
 
 cr_status cr_model_check_stable(const cr_model *m, double margin)
@@ -236,85 +204,18 @@ void cr_model_set_info(cr_model *m, cr_method method, cr_horizon horizon)
  * Kernel
  * --------------------------------------------------------------------- */
 
-/* Re-anchor the power recurrence every this many steps. */
-#define CR_POW_BLOCK 64
-
-/* Modes are processed KV_LANES at a time, interleaved, so the power
- * recurrences (one serial multiply chain per mode) run side by side in
- * SIMD lanes instead of one latency-bound chain after another. */
-#define KV_LANES 8
-
-void cr__modal_kernel_view(const cr__modal_view *v, size_t L, double *restrict out)
+cr__modal cr__model_channel(const cr_model *m, size_t c)
 {
-    if (L == 0) return;
-    memset(out, 0, L * sizeof(double));
-    out[0] = v->d;
-    size_t j = 0;
-    while (j < v->n) {
-        double complex lam[KV_LANES], r[KV_LANES];
-        size_t g = 0;
-        for (; j < v->n && g < KV_LANES; j++) {
-            if (v->kind[j] == CR_MODE_UNUSED) continue;
-            double w = v->kind[j] == CR_MODE_PAIR ? 2.0 : 1.0;
-            lam[g] = CMPLX(v->pole_re[j], v->pole_im[j]);
-            r[g] = w * CMPLX(v->res_re[j], v->res_im[j]);
-            g++;
-        }
-        if (g == 0) break;
-        for (size_t q = g; q < KV_LANES; q++) lam[q] = r[q] = 0;
-        double lr[KV_LANES], li[KV_LANES], pr[KV_LANES], pi[KV_LANES];
-        for (size_t q = 0; q < KV_LANES; q++) {
-            lr[q] = creal(lam[q]);
-            li[q] = cimag(lam[q]);
-        }
-        for (size_t k0 = 1; k0 < L; k0 += CR_POW_BLOCK) {
-            /* p = r lambda^(k0-1) computed directly, then stepped. */
-            for (size_t q = 0; q < KV_LANES; q++) {
-                double complex p = r[q] * cr__cpow(lam[q], k0 - 1);
-                pr[q] = creal(p);
-                pi[q] = cimag(p);
-            }
-            size_t k1 = k0 + CR_POW_BLOCK < L ? k0 + CR_POW_BLOCK : L;
-            for (size_t k = k0; k < k1; k++) {
-                double s = 0;
-#pragma omp simd reduction(+ : s)
-                for (size_t q = 0; q < KV_LANES; q++) {
-                    s += pr[q];
-                    double t = pr[q] * lr[q] - pi[q] * li[q];
-                    pi[q] = pr[q] * li[q] + pi[q] * lr[q];
-                    pr[q] = t;
-                }
-                out[k] += s;
-            }
-        }
-    }
-}
-
-cr__modal_view cr__model_channel_view(const cr_model *m, size_t c)
-{
-    cr__modal_view v;
     size_t o = c * m->M;
-    v.n = m->M;
-    v.kind = m->kind + o;
-    v.pole_re = m->pole_re + o;
-    v.pole_im = m->pole_im + o;
-    v.res_re = m->res_re + o;
-    v.res_im = m->res_im + o;
-    v.d = m->d[c];
+    cr__modal v = { m->M, 0, m->kind + o, m->pole_re + o, m->pole_im + o,
+                    m->res_re + o, m->res_im + o, m->d[c] };
     return v;
 }
 
-static cr__modal_view view_of_modal(const cr__modal *m)
+cr_status cr__model_set_modal(cr_model *m, size_t c, const cr__modal *x)
 {
-    cr__modal_view v;
-    v.n = m->n;
-    v.kind = m->kind;
-    v.pole_re = m->pole_re;
-    v.pole_im = m->pole_im;
-    v.res_re = m->res_re;
-    v.res_im = m->res_im;
-    v.d = m->d;
-    return v;
+    return cr_model_set_channel(m, c, x->n, x->kind, x->pole_re, x->pole_im, x->res_re,
+                                x->res_im, x->d);
 }
 
 cr_status cr_model_kernel(const cr_model *m, size_t L, double *out)
@@ -327,8 +228,8 @@ cr_status cr_model_kernel(const cr_model *m, size_t L, double *out)
     long C = (long)m->C;
 #pragma omp parallel for schedule(static) if (m->C > 1 && CL > 65536)
     for (long c = 0; c < C; c++) {
-        cr__modal_view v = cr__model_channel_view(m, (size_t)c);
-        cr__modal_kernel_view(&v, L, out + (size_t)c * L);
+        cr__modal v = cr__model_channel(m, (size_t)c);
+        cr__modal_kernel(&v, L, out + (size_t)c * L);
     }
     return CR_OK;
 }
@@ -337,134 +238,14 @@ cr_status cr_model_kernel(const cr_model *m, size_t L, double *out)
  * Errors
  * --------------------------------------------------------------------- */
 
-/* H-inf error max_w |H(e^iw) - Hhat(e^iw)| on the n-point grid, n >= 8L
- * (MATH.md "Frequency responses and the H-inf error"). Hhat is exact on
- * the grid without evaluating the rational function point by point: on the
- * n-point grid the DTFT of the infinite model response equals the DFT of
- * its n-periodised response, and periodising a mode in closed form just
- * rescales its residue, r -> r / (1 - lambda^n) (the sample at k = n wraps
- * to k = 0). So H - Hhat is one rfft of (h zero-padded - periodised hhat).
- * An unstable mode has no DTFT: the error is +Inf. */
-static cr_status hinf_view(const cr__modal_view *v, const double *h, size_t L, double *out)
-{
-    size_t n8;
-    if (!cr__mul_ok(L, 8, &n8) || n8 > CR_MAX_ELEMS)
-        return cr__fail(CR_EOVERFLOW, "H-inf grid for L = %zu is absurdly large", L);
-    size_t n = cr_fft_good_size(n8 < 16 ? 16 : n8);
-    size_t nh = n / 2 + 1;
-    for (size_t j = 0; j < v->n; j++)
-        if (v->kind[j] != CR_MODE_UNUSED && (v->res_re[j] != 0.0 || v->res_im[j] != 0.0) &&
-            !(hypot(v->pole_re[j], v->pole_im[j]) < 1.0)) {
-            *out = INFINITY;
-            return CR_OK;
-        }
-    double *x = cr__fft_alloc_d(n + 1);
-    fftw_complex *X = cr__fft_alloc_cd(nh);
-    double *rr = malloc(2 * (v->n + 1) * sizeof(double));
-    if (!x || !X || !rr) {
-        cr__fft_free(x);
-        cr__fft_free(X);
-        free(rr);
-        return cr__fail(CR_ENOMEM, "H-inf: out of memory (n = %zu)", n);
-    }
-    double *ri = rr + v->n + 1;
-    for (size_t j = 0; j < v->n; j++) {
-        double complex lam = CMPLX(v->pole_re[j], v->pole_im[j]);
-        double complex r = CMPLX(v->res_re[j], v->res_im[j]);
-        double complex q = v->kind[j] == CR_MODE_UNUSED ? 0.0 : r / (1.0 - cr__cpow(lam, n));
-        rr[j] = creal(q);
-        ri[j] = v->kind[j] == CR_MODE_PAIR ? cimag(q) : 0.0;
-    }
-    cr__modal_view p = *v;
-    p.res_re = rr;
-    p.res_im = ri;
-    cr__modal_kernel_view(&p, n + 1, x);
-    free(rr);
-    x[0] += x[n];
-    for (size_t k = 0; k < n; k++) x[k] = (k < L ? h[k] : 0.0) - x[k];
-    cr_status s = cr__rfft_d(n, x, X);
-    if (s != CR_OK) {
-        cr__fft_free(x);
-        cr__fft_free(X);
-        return s;
-    }
-    double worst = 0.0;
-    for (size_t f = 0; f < nh; f++) {
-        const double *xf = (const double *)&X[f]; /* fftw_complex is double[2] or _Complex */
-        double e = hypot(xf[0], xf[1]);
-        if (!(e <= worst)) worst = e; /* NaN propagates */
-    }
-    cr__fft_free(x);
-    cr__fft_free(X);
-    *out = worst;
-    return CR_OK;
-}
-
-static cr_status errors_view(const cr__modal_view *v, const double *h, size_t L,
-                             cr_fit_record *rec)
-{
-    if (!h || !rec) return cr__fail(CR_EINVAL, "model errors: NULL argument");
-    if (L == 0) return cr__fail(CR_EINVAL, "model errors: zero kernel length");
-    if (L > CR_MAX_ELEMS) return cr__fail(CR_EOVERFLOW, "model errors: absurd length %zu", L);
-    for (size_t k = 0; k < L; k++)
-        if (!isfinite(h[k]))
-            return cr__fail(CR_ENONFINITE, "model errors: kernel sample %zu is not finite", k);
-    size_t order = 0;
-    for (size_t j = 0; j < v->n; j++) order += v->kind[j];
-    double *hh = malloc(L * sizeof(double));
-    if (!hh) return cr__fail(CR_ENOMEM, "model errors: out of memory (L = %zu)", L);
-    cr__modal_kernel_view(v, L, hh);
-    double hn2 = 0.0, e2 = 0.0;
-    for (size_t k = 0; k < L; k++) {
-        double e = h[k] - hh[k];
-        hn2 += h[k] * h[k];
-        e2 += e * e;
-    }
-    free(hh);
-    /* The closed-form tail of the refine module (MATH.md "Infinite
-     * objective"); it only reads the arrays, and unused modes have zero
-     * residues, so they add nothing. */
-    cr__modal mm = {v->n,
-                    v->n,
-                    (unsigned char *)v->kind,
-                    (double *)v->pole_re,
-                    (double *)v->pole_im,
-                    (double *)v->res_re,
-                    (double *)v->res_im,
-                    v->d};
-    double tail = cr__tail_energy(&mm, L);
-    double hinf = NAN;
-    cr_status s = hinf_view(v, h, L, &hinf);
-    if (s != CR_OK) return s;
-    double hn = sqrt(hn2);
-    /* A zero kernel has no relative error: report absolute norms then. */
-    double scale = hn > 0.0 ? hn : 1.0;
-    rec->order = order;
-    rec->length = L;
-    rec->h_norm = hn;
-    rec->err_window = sqrt(e2) / scale;
-    rec->err_infinite = sqrt(e2 + tail) / scale;
-    rec->err_hinf = hinf;
-    return CR_OK;
-}
-
-cr_status cr__modal_errors(const cr__modal *m, const double *h, size_t L, cr_fit_record *rec)
-{
-    if (!m) return cr__fail(CR_EINVAL, "cr__modal_errors: NULL model");
-    if (m->n > 0 && (!m->kind || !m->pole_re || !m->pole_im || !m->res_re || !m->res_im))
-        return cr__fail(CR_EINVAL, "cr__modal_errors: NULL mode arrays");
-    cr__modal_view v = view_of_modal(m);
-    return errors_view(&v, h, L, rec);
-}
-
 cr_status cr_model_errors(const cr_model *m, size_t c, const double *h, size_t L,
                           cr_fit_record *rec)
 {
     if (!m) return cr__fail(CR_EINVAL, "cr_model_errors: NULL model");
     if (c >= m->C)
         return cr__fail(CR_EINVAL, "cr_model_errors: channel %zu out of range (C = %zu)", c, m->C);
-    cr__modal_view v = cr__model_channel_view(m, c);
-    return errors_view(&v, h, L, rec);
+    cr__modal v = cr__model_channel(m, c);
+    return cr__modal_errors(&v, h, L, rec);
 }
 
 /* ---------------------------------------------------------------------
@@ -496,14 +277,14 @@ static void poly_impulse(size_t N, const double *b, const double *a, size_t K, d
 
 /* Relative l2 distance of the modal and polynomial impulse responses over
  * K samples. */
-static double poly_modal_mismatch(const cr__modal_view *v, size_t N, const double *b,
+static double poly_modal_mismatch(const cr__modal *v, size_t N, const double *b,
                                   const double *a, size_t K, double *work)
 {
     double *g = work, *hh = work + K;
     poly_impulse(N, b, a, K, g);
-    cr__modal_view v0 = *v;
+    cr__modal v0 = *v;
     v0.d = 0.0;
-    cr__modal_kernel_view(&v0, K + 1, hh);
+    cr__modal_kernel(&v0, K + 1, hh);
     double e2 = 0.0, n2 = 0.0;
     for (size_t k = 0; k < K; k++) {
         double e = g[k] - hh[k + 1];
@@ -536,7 +317,7 @@ cr_status cr_model_to_poly(const cr_model *m, size_t c, double *b, double *a, do
     a[0] = 1.0;
     size_t da = 0; /* degree of a so far; b has degree <= da - 1 */
     if (N) memset(b, 0, N * sizeof(double));
-    cr__modal_view v = cr__model_channel_view(m, c);
+    cr__modal v = cr__model_channel(m, c);
     for (size_t j = 0; j < v.n; j++) {
         double den[3], nm[2];
         size_t dd;
@@ -658,7 +439,7 @@ cr_status cr_model_set_channel_poly(cr_model *m, size_t c, size_t N, const doubl
         n++;
     }
     {
-        cr__modal_view v = {n, kind, pr, pi, rr, ri, d};
+        cr__modal v = {n, 0, kind, pr, pi, rr, ri, d};
         double e = poly_modal_mismatch(&v, N, b, a, K, work);
         if (rel_err) *rel_err = e;
         st = cr_model_set_channel(m, c, n, kind, pr, pi, rr, ri, d);

@@ -20,8 +20,7 @@
  *     HSV estimate, verified by fitting. If even max_order misses tol, the
  *     max_order fit is returned (status OK; its record shows the error).
  * Channels run in parallel (OpenMP) with OpenBLAS single-threaded. */
-#include "fit.h"
-#include "model.h"
+#include "fit/fit.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -39,42 +38,6 @@
 #define FIT_RTOL 1e-12
 #define FIT_TTOL 1e-2
 
-cr_status cr__modal_alloc(cr__modal *m, size_t cap)
-{
-    if (m == NULL) return cr__fail(CR_EINVAL, "modal_alloc: NULL");
-    memset(m, 0, sizeof *m);
-    size_t c = cap ? cap : 1;
-    m->kind = calloc(c, 1);
-    m->pole_re = calloc(c, sizeof(double));
-    m->pole_im = calloc(c, sizeof(double));
-    m->res_re = calloc(c, sizeof(double));
-    m->res_im = calloc(c, sizeof(double));
-    if (!m->kind || !m->pole_re || !m->pole_im || !m->res_re || !m->res_im) {
-        cr__modal_free(m);
-        return cr__fail(CR_ENOMEM, "modal_alloc: out of memory (%zu modes)", cap);
-    }
-    m->cap = cap;
-    return CR_OK;
-}
-
-void cr__modal_free(cr__modal *m)
-{
-    if (m == NULL) return;
-    free(m->kind);
-    free(m->pole_re);
-    free(m->pole_im);
-    free(m->res_re);
-    free(m->res_im);
-    memset(m, 0, sizeof *m);
-}
-
-size_t cr__modal_order(const cr__modal *m)
-{
-    size_t N = 0;
-    for (size_t j = 0; j < m->n; j++) N += m->kind[j] == CR_MODE_PAIR ? 2 : (m->kind[j] == CR_MODE_REAL);
-    return N;
-}
-
 cr_status cr__fit_with_svd(const double *h, size_t L, size_t N, double margin, cr_horizon horizon,
                            cr__fit_svd_fn fit, cr__modal *out)
 {
@@ -85,39 +48,12 @@ cr_status cr__fit_with_svd(const double *h, size_t L, size_t N, double margin, c
         return CR_OK;
     }
     cr__hsvd s;
-    cr_status st = cr__hankel_svd(h, L, horizon, N, N, 1, 1e-12, 1e-2, &s);
+    const cr__hsvd_req req = { N, N, 1, 1e-12, 1e-2, CR__HSVD_AUTO };
+    cr_status st = cr__hankel_svd(h, L, horizon, &req, &s);
     if (st != CR_OK) return st;
     st = fit(h, L, N, margin, &s, out);
     cr__hsvd_free(&s);
     return st;
-}
-
-size_t cr__modal_stabilize(cr__modal *m, double margin, double reflect_above)
-{
-    double rmax = 1.0 - margin;
-    size_t moved = 0;
-    for (size_t j = 0; j < m->n; j++) {
-        double re = m->pole_re[j], im = m->pole_im[j];
-        double a = hypot(re, im);
-        if (a <= rmax) continue;
-        moved++;
-        double na = a > reflect_above ? 1.0 / a : rmax;
-        if (na > rmax) na = rmax;
-        m->pole_re[j] = re / a * na;
-        m->pole_im[j] = im / a * na;
-    }
-    return moved;
-}
-
-void cr__modal_copy(cr__modal *dst, const cr__modal *src)
-{
-    dst->n = src->n;
-    dst->d = src->d;
-    memcpy(dst->kind, src->kind, src->n);
-    memcpy(dst->pole_re, src->pole_re, src->n * sizeof(double));
-    memcpy(dst->pole_im, src->pole_im, src->n * sizeof(double));
-    memcpy(dst->res_re, src->res_re, src->n * sizeof(double));
-    memcpy(dst->res_im, src->res_im, src->n * sizeof(double));
 }
 
 void cr_fit_options_default(cr_fit_options *o)
@@ -139,16 +75,7 @@ void cr_fit_options_default(cr_fit_options *o)
 static double sq_error(const double *h, size_t L, cr_horizon horizon, const cr__modal *m,
                        double *work)
 {
-    cr__modal_view v = { m->n, m->kind, m->pole_re, m->pole_im, m->res_re, m->res_im, m->d };
-    cr__modal_kernel_view(&v, L, work);
-    double e2 = 0;
-    #pragma omp simd reduction(+:e2)
-    for (size_t k = 0; k < L; k++) {
-        double e = h[k] - work[k];
-        e2 += e * e;
-    }
-    if (horizon == CR_HORIZON_INFINITE && m->n > 0) e2 += cr__tail_energy(m, L);
-    return isfinite(e2) ? e2 : INFINITY;
+    return cr__modal_err2(m, h, L, horizon, work);
 }
 
 /* Per-channel workspace: the decompositions (grown on demand), candidate
@@ -169,7 +96,8 @@ static cr_status ensure_svd(fit_ws *w, cr_horizon which, size_t k)
     if (s->k >= k || (s->k > 0 && s->k >= s->r)) return CR_OK;
     size_t want = s->k > 0 ? (k > 2 * s->k ? k : 2 * s->k) : k;
     cr__hsvd_free(s);
-    return cr__hankel_svd(w->h, w->L, which, want, k, 1, FIT_RTOL, FIT_TTOL, s);
+    const cr__hsvd_req req = { want, k, 1, FIT_RTOL, FIT_TTOL, CR__HSVD_AUTO };
+    return cr__hankel_svd(w->h, w->L, which, &req, s);
 }
 
 /* Crowded near-unit poles (window horizon). When many pole pairs sit
@@ -224,7 +152,7 @@ static cr_status fit_hard_window(fit_ws *w, size_t N, double hn2, double shrink,
     cr_status st;
     *e2 = INFINITY;
     /* margin < 0: the pencil leaves poles up to radius 2 where they are */
-    if ((st = cr__fit_pencil_svd(h, L, N, -1.0, &w->swin, m)) != CR_OK) return st;
+    if ((st = cr__fit_pencil_svd(h, L, N, 2.0, &w->swin, m)) != CR_OK) return st;
     size_t n = cr__modal_order(m);
     double th = 2.0 * 3.141592653589793 / (double)L;
     while (n + 2 <= N && m->n < m->cap) {
@@ -275,7 +203,7 @@ static cr_status fit_grid_window(fit_ws *w, size_t N, double hn2, double *e2)
     double rmax = 1.0 - w->o->margin;
     cr_status st;
     *e2 = INFINITY;
-    if ((st = cr__fit_pencil_svd(h, L, N, -1.0, &w->swin, m)) != CR_OK) return st;
+    if ((st = cr__fit_pencil_svd(h, L, N, 2.0, &w->swin, m)) != CR_OK) return st;
     double amax = 0.0;
     double *rad = w->work; /* scratch: radii, L >= 2N + 1 > m->n */
     size_t nr = 0;
@@ -351,7 +279,7 @@ static cr_status fit_order(fit_ws *w, size_t N, double *e2)
         break;
     case CR_METHOD_PENCIL:
         if ((st = ensure_svd(w, CR_HORIZON_WINDOW, N)) != CR_OK) return st;
-        st = cr__fit_pencil_svd(h, L, N, o->margin, &w->swin, best);
+        st = cr__fit_pencil_svd(h, L, N, 1.0 - o->margin, &w->swin, best);
         break;
     case CR_METHOD_HNA:
         st = cr__fit_hna(h, L, N, o->margin, best);
@@ -365,13 +293,11 @@ static cr_status fit_order(fit_ws *w, size_t N, double *e2)
         /* N + 1 window triplets: sigma_{N+1} judges the refined error */
         if ((st = ensure_svd(w, CR_HORIZON_WINDOW, N + 1)) != CR_OK) return st;
         if ((st = cr__fit_bt_svd(h, L, N, o->margin, &w->sinf, best)) != CR_OK) return st;
-        if ((st = cr__fit_pencil_svd(h, L, N, o->margin, &w->swin, cand)) != CR_OK) return st;
+        if ((st = cr__fit_pencil_svd(h, L, N, 1.0 - o->margin, &w->swin, cand)) != CR_OK) return st;
         double eb = sq_error(h, L, o->horizon, best, w->work);
         double ec = sq_error(h, L, o->horizon, cand, w->work);
         if (ec < eb) {   /* swap: best holds the better start */
-            cr__modal t = *best;
-            *best = *cand;
-            *cand = t;
+            cr__modal_swap(best, cand);
             double te = eb;
             eb = ec;
             ec = te;

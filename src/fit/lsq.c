@@ -13,10 +13,9 @@
  * d only enters hhat[0] = d, so d = h[0] is optimal for both horizons and
  * the residues are fitted on k = 1.. alone.
  */
-#include "fit_refine.h"
+#include "fit/refine.h"
 
 #include <complex.h>
-#include "cpow.h"
 #include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
@@ -80,32 +79,6 @@ void cr__refine_tail_gram(size_t P, const double complex *alpha,
             G[q + p * ldg] = g;
         }
     }
-}
-
-double cr__tail_energy(const cr__modal *m, size_t L)
-{
-    if (!m || m->n > m->cap) return NAN;
-    if (L == 0) L = 1; /* hhat[0] = d is not part of any tail */
-    double acc = 0.0;
-    for (size_t a = 0; a < m->n; a++) {
-        double wa = m->kind[a] == CR_MODE_PAIR ? 2.0 : 1.0;
-        double complex la = CMPLX(m->pole_re[a], m->kind[a] == CR_MODE_PAIR ? m->pole_im[a] : 0.0);
-        double complex ba = wa * CMPLX(m->res_re[a], m->kind[a] == CR_MODE_PAIR ? m->res_im[a] : 0.0);
-        if (ba == 0.0) continue;
-        if (cabs(la) >= 1.0) return INFINITY;
-        for (size_t b = a; b < m->n; b++) {
-            double wb = m->kind[b] == CR_MODE_PAIR ? 2.0 : 1.0;
-            double complex lb = CMPLX(m->pole_re[b], m->kind[b] == CR_MODE_PAIR ? m->pole_im[b] : 0.0);
-            double complex bb = wb * CMPLX(m->res_re[b], m->kind[b] == CR_MODE_PAIR ? m->res_im[b] : 0.0);
-            if (bb == 0.0) continue;
-            if (cabs(lb) >= 1.0) return INFINITY;
-            double complex m1 = la * lb, m2 = la * conj(lb);
-            double t = 0.5 * creal(ba * bb * geo_tail(m1, cr__cpow(m1, L - 1))
-                                   + ba * conj(bb) * geo_tail(m2, cr__cpow(m2, L - 1)));
-            acc += (a == b) ? t : 2.0 * t;
-        }
-    }
-    return acc > 0.0 ? acc : 0.0; /* rounding may push an exact 0 below */
 }
 
 cr_status cr__refine_tail_rows(double *G, size_t P, double *R, size_t ldr)

@@ -1,7 +1,7 @@
 /* Spectral module: FFTW plan cache, FFT sizes, Hankel products by FFT,
  * frequency responses. The batched convolution and the streaming
  * convolvers are generated for double and float from spectral_tmpl.h. */
-#include "spectral.h"
+#include "spectral/spectral.h"
 
 #include <limits.h>
 #include <math.h>

@@ -1,8 +1,8 @@
 /* The .safetensors model file (docs/FORMAT.md): 8-byte little-endian header
  * length N, N bytes of JSON (cJSON) padded with spaces, raw little-endian
  * tensors. Saving is atomic; loading validates every field. */
-#include "internal.h"
-#include "model.h"
+#include "core/core.h"
+#include "model/model.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -515,7 +515,7 @@ cr_status cr_model_load_ex(cr_model **out, const char *path, unsigned flags)
                              path, c, j, (unsigned)k);
                 goto fail;
             }
-            s = cr__model_check_mode(k, pr, pi, rr, ri, c, j);
+            s = cr__modal_check_mode(k, pr, pi, rr, ri, c, j);
             if (s != CR_OK) {
                 char d0[512];
                 snprintf(d0, sizeof d0, "%s", cr_error_detail());

@@ -1,5 +1,5 @@
 /* Status codes and the per-thread failure detail. */
-#include "internal.h"
+#include "core/core.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -15,8 +15,8 @@
  *
  * The precision-specific code is generated twice from recurrence_impl.h.
  */
-#include "internal.h"
-#include "spectral.h"
+#include "core/core.h"
+#include "spectral/spectral.h"
 
 /* -std=c11 turns floating-point contraction off; the kernels want fused
  * multiply-adds where the target has them (step and block share the same
@@ -26,7 +26,7 @@
 #endif
 
 #include <complex.h>
-#include "cpow.h"
+#include "model/model.h"
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -206,7 +206,7 @@ static int prefill_use_fft(const cr__rec_plan *p, size_t T)
 #define CR__TYPE double
 #define CR__SFX d
 #define CR__IS_FLOAT 0
-#include "recurrence_impl.h"
+#include "stream_tmpl.h"
 #undef CR__TYPE
 #undef CR__SFX
 #undef CR__IS_FLOAT
@@ -214,7 +214,7 @@ static int prefill_use_fft(const cr__rec_plan *p, size_t T)
 #define CR__TYPE float
 #define CR__SFX f
 #define CR__IS_FLOAT 1
-#include "recurrence_impl.h"
+#include "stream_tmpl.h"
 #undef CR__TYPE
 #undef CR__SFX
 #undef CR__IS_FLOAT

@@ -2,8 +2,8 @@
  * 2x2 rotation block per pair, MATH.md "Real 2x2 block recurrence"),
  * second-order sections (scipy and CMSIS-DSP df2T layouts, MATH.md
  * "Modal <-> second-order sections") and a readable JSON dump. */
-#include "internal.h"
-#include "model.h"
+#include "core/core.h"
+#include "model/model.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>

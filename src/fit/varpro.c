@@ -28,7 +28,7 @@
  * gradient). The Gauss-Newton matrix neglects only the remainder's
  * curvature, so the fixed point is the exact infinite-horizon optimum.
  */
-#include "fit_refine.h"
+#include "fit/refine.h"
 
 #include <cblas.h>
 #include <complex.h>
@@ -444,7 +444,7 @@ static double model_err2(const cr__modal *m, const double *h, size_t L, int inf)
     }
     for (size_t k = 1; k < L; k++) e += (h[k] - acc[k]) * (h[k] - acc[k]);
     free(acc);
-    if (inf) e += cr__tail_energy(m, L);
+    if (inf) e += cr__modal_tail2(m, L);
     return e;
 }
 

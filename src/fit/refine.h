@@ -3,7 +3,7 @@
 #ifndef CONVREC_FIT_REFINE_H
 #define CONVREC_FIT_REFINE_H
 
-#include "fit.h"
+#include "fit/fit.h"
 #include <complex.h>
 
 /* Validate a modal model's structure: sizes, kinds, finite poles. */

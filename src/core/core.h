@@ -1,6 +1,8 @@
-/* Internal helpers shared by the modules of libconvrec. Not installed. */
-#ifndef CONVREC_INTERNAL_H
-#define CONVREC_INTERNAL_H
+/* The core module (src/core): status details, size checks, atomic files and
+ * big allocations, shared by every other module of libconvrec. It includes
+ * nothing but the public header. Not installed. */
+#ifndef CONVREC_CORE_H
+#define CONVREC_CORE_H
 
 #include "config.h"
 #include "convrec.h"
@@ -29,7 +31,7 @@ static inline int cr__mul_ok(size_t a, size_t b, size_t *out)
     return 1;
 }
 
-/* Atomic file writing (io_file.c): open a temporary file beside path (its
+/* Atomic file writing (file.c): open a temporary file beside path (its
  * name goes to tmp), write, then cr__commit_tmpfile(f, tmp, path, ok) syncs,
  * closes and renames it over path, or removes it when ok == 0 or anything
  * failed. Returns NULL / CR_EIO with errno-based detail on failure. */
@@ -38,19 +40,8 @@ FILE *cr__tmpfile_beside(const char *path, char *tmp, size_t cap);
 cr_status cr__commit_tmpfile(FILE *f, const char *tmp, const char *path, int ok);
 /* Write n bytes of buf to path atomically, in one go. */
 cr_status cr__write_atomic(const char *path, const void *buf, size_t n);
-/* malloc for big arrays (io_file.c): free()-compatible; blocks of 2 MiB and
+/* malloc for big arrays (file.c): free()-compatible; blocks of 2 MiB and
  * more are 2 MiB-aligned and asked to use transparent huge pages. */
 void *cr__alloc_big(size_t bytes);
-
-/* The model object (model.c). Arrays are (C, M) row-major. */
-struct cr_model {
-    size_t C, M;
-    unsigned char *kind;
-    double *pole_re, *pole_im, *res_re, *res_im;
-    double *d;              /* (C) */
-    cr_fit_record *record;  /* (C) */
-    cr_method method;
-    cr_horizon horizon;
-};
 
 #endif

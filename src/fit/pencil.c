@@ -6,7 +6,7 @@
  * errors on both sides: from the SVD of [U1 U2] (rows (p-1), 2N columns)
  * with right vectors V = [[V11 V12], [V21 V22]], Psi = -V12 V22^-1.
  * Residues and d then come from linear least squares on the window. */
-#include "fit.h"
+#include "fit/fit.h"
 
 #include <lapacke.h>
 #include <math.h>
@@ -117,7 +117,7 @@ ls_done:
     return st;
 }
 
-cr_status cr__fit_pencil_svd(const double *h, size_t L, size_t N, double margin,
+cr_status cr__fit_pencil_svd(const double *h, size_t L, size_t N, double rmax,
                              const cr__hsvd *s, cr__modal *out)
 {
     if (h == NULL || s == NULL || out == NULL) return cr__fail(CR_EINVAL, "fit_pencil: NULL argument");
@@ -138,7 +138,7 @@ cr_status cr__fit_pencil_svd(const double *h, size_t L, size_t N, double margin,
         out->pole_re[0] = (L == 3 && h[1] != 0) ? h[2] / h[1] : 0.0;
         out->pole_im[0] = out->res_re[0] = out->res_im[0] = 0;
         out->n = 1;
-        cr__modal_stabilize(out, margin, 1.01);
+        cr__modal_stabilize(out, rmax, 1.01);
         return cr__residues_ls(h, L, CR_HORIZON_WINDOW, out);
     }
     cr_status st = CR_OK;
@@ -171,7 +171,7 @@ cr_status cr__fit_pencil_svd(const double *h, size_t L, size_t N, double margin,
         nm++;
     }
     out->n = nm;
-    cr__modal_stabilize(out, margin, 1.01);
+    cr__modal_stabilize(out, rmax, 1.01);
     st = cr__residues_ls(h, L, CR_HORIZON_WINDOW, out);
 done:
     free(Psi); free(wr); free(wi);
@@ -180,5 +180,5 @@ done:
 
 cr_status cr__fit_pencil(const double *h, size_t L, size_t N, double margin, cr__modal *out)
 {
-    return cr__fit_with_svd(h, L, N, margin, CR_HORIZON_WINDOW, cr__fit_pencil_svd, out);
+    return cr__fit_with_svd(h, L, N, 1.0 - margin, CR_HORIZON_WINDOW, cr__fit_pencil_svd, out);
 }

@@ -4,7 +4,7 @@
  * parsed strictly, the claimed size is checked against the file size, and
  * values must be finite. Writes go to a temporary file that is renamed over
  * the target, so a failed write never leaves a partial file behind. */
-#include "internal.h"
+#include "core/core.h"
 
 #include <errno.h>
 #include <fcntl.h>

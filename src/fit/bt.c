@@ -9,7 +9,7 @@
  * A_r is diagonalised (dgeev, left and right vectors); mode m gets residue
  * (C_r w_m)(y_m^H B_r) / (y_m^H w_m). A_r is real N x N, so its modes have
  * real dimension exactly N: a conjugate pair can never be split. */
-#include "fit.h"
+#include "fit/fit.h"
 
 #include <cblas.h>
 #include <complex.h>
@@ -107,7 +107,7 @@ cr_status cr__fit_bt_svd(const double *h, size_t L, size_t N, double margin,
         nm++;
     }
     out->n = nm;
-    if (cr__modal_stabilize(out, margin, 1.0) > 0) refit = 1;
+    if (cr__modal_stabilize(out, 1.0 - margin, 1.0) > 0) refit = 1;
     if (refit) st = cr__residues_ls(h, L, CR_HORIZON_INFINITE, out);
 done:
     free(A); free(VL); free(VR); free(B); free(C); free(wr); free(wi); free(sq);

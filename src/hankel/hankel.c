@@ -9,12 +9,12 @@
  * augmented [0 H; H^T 0] (Golub-Kahan) when it is not; the mat-vecs use
  * the FFT Hankel operator of the spectral module, so no m x n matrix is
  * ever formed. Zero-padded decompositions up to HK_EXACT_MAX also get all
- * their values from dense LAPACK (they are the fit certificates). The
- * former two-sided randomized subspace iteration (hk_random) is kept for
- * comparison (cr__hankel_set_mode(3)): at L = 2048 it took 5x longer and
- * stalled on flat spectra (2.5e-5 sigma_1 value errors). */
-#include "fit.h"
-#include "spectral.h"
+ * their values from dense LAPACK (they are the fit certificates). (A
+ * two-sided randomized subspace iteration was measured against Lanczos and
+ * dropped: at L = 2048 it took 5x longer and stalled on flat spectra, with
+ * 2.5e-5 sigma_1 value errors.) */
+#include "hankel/hankel.h"
+#include "spectral/spectral.h"
 
 #include <lapacke.h>
 #include <cblas.h>
@@ -27,7 +27,8 @@
  * thread: equal near r = 95, Lanczos 1.5x faster at r = 127 (with the
  * exact values) and 25x at 511). */
 #define HK_DENSE_MAX 96
-/* Randomized block = wanted + oversampling. */
+/* Lanczos reports this many values beyond the wanted ones (extra Ritz
+ * values converge alongside and make the restarts cheaper). */
 #define HK_OVERSAMPLE 10
 /* Zero-padded (certificate) decompositions up to this rank bound get all
  * their values from dense LAPACK on top of the iterative vectors. */
@@ -35,10 +36,6 @@
 #define HK_MAXIT 40
 #define HK_MAXIT_FIT 12     /* sweeps when only a fit needs the vectors */
 
-/* 0 automatic, 1 dense, 2 Lanczos, 3 the former subspace iteration
- * (2 and 3 whenever the block fits); for tests and benches only. */
-static volatile int hk_mode = 0;
-void cr__hankel_set_mode(int mode) { hk_mode = mode; }
 
 static void hk_dims(size_t L, cr_horizon which, size_t *m, size_t *n)
 {
@@ -232,131 +229,13 @@ done:
 }
 
 /* ---------------------------------------------------------------------- */
-/* Randomized path. */
+/* Deterministic start vectors (splitmix64, Box-Muller). */
 static inline uint64_t hk_next(uint64_t *s)
 {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
-}
-
-/* Orthonormal basis of the columns of A (rows x b) in place, Householder. */
-static cr_status hk_orth(double *A, size_t rows, size_t b, double *tau)
-{
-    lapack_int info = LAPACKE_dgeqrf(LAPACK_COL_MAJOR, (lapack_int)rows,
-                                     (lapack_int)b, A, (lapack_int)rows, tau);
-    if (info == 0)
-        info = LAPACKE_dorgqr(LAPACK_COL_MAJOR, (lapack_int)rows, (lapack_int)b,
-                              (lapack_int)b, A, (lapack_int)rows, tau);
-    if (info != 0) return cr__fail(CR_ELAPACK, "hankel: QR failed (info %d)", (int)info);
-    return CR_OK;
-}
-
-/* Two-sided subspace iteration. P (n x b) orthonormal; each sweep:
- *   Y = H P = Ut S Wt^T (thin SVD), Ritz triplets (S, Ut, P Wt),
- *   Z = H^T Ut, residual r_i = Z_i - s_i (P Wt)_i (H v_i = s_i u_i holds
- *   exactly), then P = orth(Z).
- * The augmented-matrix argument gives a singular value of H within
- * ||r_i|| / sqrt(2) of s_i: that is err_est. */
-static cr_status hk_random(const hk_op *op, size_t k, size_t need, int vectors,
-                           double rtol, double ttol, cr__hsvd *out)
-{
-    size_t m = op->m, n = op->n, r = out->r;
-    size_t b = k + HK_OVERSAMPLE;
-    if (b > r) b = r;
-    cr_status st = CR_OK;
-    size_t nb = n * b, mb = m * b;
-    double *P = malloc(nb * sizeof *P);
-    double *Z = malloc(nb * sizeof *Z);
-    double *V = malloc(nb * sizeof *V);
-    double *Y = malloc(mb * sizeof *Y);
-    double *Ut = malloc(mb * sizeof *Ut);
-    double *S = malloc(b * sizeof *S);
-    double *WT = malloc(b * b * sizeof *WT);
-    double *res = malloc(b * sizeof *res);
-    double *tau = malloc(b * sizeof *tau);
-    double *Sprev = calloc(b, sizeof *Sprev);
-    if (!P || !Z || !V || !Y || !Ut || !S || !WT || !res || !tau || !Sprev) {
-        st = cr__fail(CR_ENOMEM, "hankel: out of memory (randomized SVD, %zu x %zu, block %zu)",
-                      m, n, b);
-        goto done;
-    }
-    uint64_t seed = 0x5eed0000ULL ^ (uint64_t)m * 0x9e37ULL ^ (uint64_t)n;
-    for (size_t i = 0; i < nb; i += 2) {
-        /* Box-Muller pairs */
-        double u1 = ((double)(hk_next(&seed) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-        double u2 = (double)(hk_next(&seed) >> 11) * (1.0 / 9007199254740992.0);
-        double rad = sqrt(-2.0 * log(u1));
-        P[i] = rad * cos(6.283185307179586 * u2);
-        if (i + 1 < nb) P[i + 1] = rad * sin(6.283185307179586 * u2);
-    }
-    if ((st = hk_orth(P, n, b, tau)) != CR_OK) goto done;
-
-    for (int it = 0;; it++) {
-        if ((st = hk_apply(op, 0, b, P, n, Y, m)) != CR_OK) goto done;
-        double dummy = 0;
-        lapack_int info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'S', (lapack_int)m, (lapack_int)b,
-                                         Y, (lapack_int)m, S, Ut, (lapack_int)m, WT,
-                                         (lapack_int)b);
-        (void)dummy;
-        if (info != 0) {
-            st = cr__fail(CR_ELAPACK, "hankel: dgesdd failed (info %d)", (int)info);
-            goto done;
-        }
-        /* V = P Wt = P WT^T */
-        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)n, (int)b, (int)b, 1.0,
-                    P, (int)n, WT, (int)b, 0.0, V, (int)n);
-        if ((st = hk_apply(op, 1, b, Ut, m, Z, n)) != CR_OK) goto done;
-        double worst = 0;
-        for (size_t c = 0; c < b; c++) {
-            const double *zc = Z + c * n, *vc = V + c * n;
-            double s = S[c], acc = 0;
-            #pragma omp simd reduction(+:acc)
-            for (size_t i = 0; i < n; i++) {
-                double d = zc[i] - s * vc[i];
-                acc += d * d;
-            }
-            res[c] = sqrt(acc * 0.5);
-            if (c < need && res[c] > worst) worst = res[c];
-        }
-        double thr = fmax(rtol * S[0], ttol * S[need - 1]);
-        /* Fits (ttol > 0) also stop once the wanted Ritz values stagnate:
-         * values converge twice as fast as vectors, and vectors that are
-         * still moving then only rotate inside a cluster of nearly equal
-         * values (a flat noise floor), which changes no truncation. */
-        double moved = 0;
-        for (size_t c = 0; c < need; c++) moved = fmax(moved, fabs(S[c] - Sprev[c]));
-        memcpy(Sprev, S, b * sizeof *S);
-        if (ttol > 0 && it > 0 && (moved <= 0.1 * ttol * S[need - 1] || it + 1 >= HK_MAXIT_FIT))
-            break;
-        if (worst <= thr || it + 1 >= HK_MAXIT) break;
-        memcpy(P, Z, nb * sizeof *P);
-        if ((st = hk_orth(P, n, b, tau)) != CR_OK) goto done;
-    }
-
-    out->sigma = malloc(b * sizeof *out->sigma);
-    out->err = malloc(b * sizeof *out->err);
-    if (!out->sigma || !out->err) {
-        st = cr__fail(CR_ENOMEM, "hankel: out of memory");
-        goto done;
-    }
-    memcpy(out->sigma, S, b * sizeof *S);
-    memcpy(out->err, res, b * sizeof *res);
-    out->nsigma = b;
-    out->nconv = 0;
-    double thr = fmax(rtol * S[0], ttol * S[need - 1]);
-    while (out->nconv < b && res[out->nconv] <= thr) out->nconv++;
-    out->k = k;
-    if (vectors && k > 0) {
-        /* Ut and V are m x b and n x b: keep the first k columns. */
-        out->U = Ut; Ut = NULL;
-        out->V = V; V = NULL;
-    }
-done:
-    free(P); free(Z); free(V); free(Y); free(Ut); free(S); free(WT); free(res); free(tau);
-    free(Sprev);
-    return st;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -672,13 +551,15 @@ done:
 }
 
 /* ---------------------------------------------------------------------- */
-cr_status cr__hankel_svd(const double *h, size_t L, cr_horizon which,
-                         size_t k, size_t need, int vectors, double rtol,
-                         double ttol, cr__hsvd *out)
+cr_status cr__hankel_svd(const double *h, size_t L, cr_horizon which, const cr__hsvd_req *req,
+                         cr__hsvd *out)
 {
     if (out == NULL) return cr__fail(CR_EINVAL, "hankel: output is NULL");
     memset(out, 0, sizeof *out);
-    if (h == NULL) return cr__fail(CR_EINVAL, "hankel: kernel is NULL");
+    if (h == NULL || req == NULL) return cr__fail(CR_EINVAL, "hankel: kernel or request is NULL");
+    size_t k = req->k, need = req->need;
+    int vectors = req->vectors;
+    double rtol = req->rtol, ttol = req->ttol;
     if (L == 0) return cr__fail(CR_EINVAL, "hankel: kernel length is 0");
     if (which != CR_HORIZON_WINDOW && which != CR_HORIZON_INFINITE)
         return cr__fail(CR_EINVAL, "hankel: unknown horizon %d", (int)which);
@@ -695,8 +576,8 @@ cr_status cr__hankel_svd(const double *h, size_t L, cr_horizon which,
     out->fro2 = hk_fro2(h, L, m, n);
 
     int dense = out->r <= HK_DENSE_MAX || k + HK_OVERSAMPLE >= out->r / 2;
-    if (hk_mode == 1) dense = 1;
-    if (hk_mode >= 2 && k + HK_OVERSAMPLE <= out->r) dense = 0;
+    if (req->how == CR__HSVD_DENSE) dense = 1;
+    if (req->how == CR__HSVD_LANCZOS && k + HK_OVERSAMPLE <= out->r) dense = 0;
     cr_status st;
     if (dense) {
         size_t mn;
@@ -715,10 +596,7 @@ cr_status cr__hankel_svd(const double *h, size_t L, cr_horizon which,
                             "than 4 GiB of work space; ask for fewer", k, m, n);
         hk_op op = { m, n, h, L, NULL, NULL };
         st = cr_hankel_op_create(&op.fft, h, L, m, n);
-        if (st == CR_OK && hk_mode != 3)
-            st = hk_lanczos(&op, k, need, vectors, rtol, ttol > 0 ? ttol : 0.0, out);
-        else if (st == CR_OK)
-            st = hk_random(&op, k, need, vectors, rtol, ttol > 0 ? ttol : 0.0, out);
+        if (st == CR_OK) st = hk_lanczos(&op, k, need, vectors, rtol, ttol > 0 ? ttol : 0.0, out);
         cr_hankel_op_destroy(op.fft);
         if (st == CR_OK && which == CR_HORIZON_INFINITE && out->r <= HK_EXACT_MAX)
             st = hk_exact_values(h, L, m, n, out);
@@ -740,7 +618,8 @@ CR_API cr_status cr_hsv(const double *h, size_t L, cr_horizon horizon,
         if (!isfinite(h[i]))
             return cr__fail(CR_ENONFINITE, "cr_hsv: kernel value h[%zu] is not finite", i);
     cr__hsvd s;
-    cr_status st = cr__hankel_svd(h, L, horizon, k, k, 0, 1e-13, 0.0, &s);
+    const cr__hsvd_req req = { k, k, 0, 1e-13, 0.0, CR__HSVD_AUTO };
+    cr_status st = cr__hankel_svd(h, L, horizon, &req, &s);
     if (st != CR_OK) return st;
     size_t kk = k < s.r ? k : s.r;
     for (size_t i = 0; i < kk; i++) {

@@ -3,7 +3,7 @@
  * target only when everything was written. A failing or killed process
  * therefore never leaves a partial file. (Files are not fsync'ed, like
  * numpy.save: durability across power loss is the file system's business.) */
-#include "internal.h"
+#include "core/core.h"
 
 #include <errno.h>
 #include <stdio.h>

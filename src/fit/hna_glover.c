@@ -30,7 +30,7 @@
  *    rho / (s - p) = rho / (1 - p) + r z^-1 / (1 - lambda z^-1) with
  *    lambda = (1 + p) / (1 - p), r = 2 rho / (1 - p)^2.
  */
-#include "fit_refine.h"
+#include "fit/refine.h"
 
 #include <cblas.h>
 #include <complex.h>
@@ -103,7 +103,8 @@ cr_status cr__hna_glover(const double *h, size_t L, size_t N, double margin, cr_
     /* Vectors need only span a good subspace (the projected system is
      * rebalanced exactly), so the convergence test is loose. */
     size_t need = N + 1 < K ? N + 1 : K;
-    cr_status st = cr__hankel_svd(h, L, CR_HORIZON_INFINITE, K, need, 1, 1e-12, 1e-3, &s);
+    const cr__hsvd_req req = { K, need, 1, 1e-12, 1e-3, CR__HSVD_AUTO };
+    cr_status st = cr__hankel_svd(h, L, CR_HORIZON_INFINITE, &req, &s);
     if (st != CR_OK) return st;
     if (s.k < K) K = s.k;
 

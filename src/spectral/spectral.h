@@ -32,7 +32,7 @@
 #ifndef CONVREC_SPECTRAL_H
 #define CONVREC_SPECTRAL_H
 
-#include "internal.h"
+#include "core/core.h"
 #include <fftw3.h>
 
 typedef enum cr__fft_dir {

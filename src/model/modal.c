@@ -1,0 +1,309 @@
+/* The modal core: one channel in modal form and everything done to it
+ * (model.h). The error function here is the only one in libconvrec: the
+ * fits choose between candidates with it, refinements check "never worse
+ * than the start" with it, and the fit records come from it.
+ *
+ * Kernel: hhat[k] = sum_j w_j Re(r_j lambda_j^(k-1)) is evaluated by power
+ * recurrences re-anchored every CR_POW_BLOCK samples (r lambda^(k0-1) by
+ * binary powering), so the error does not grow with k; KV_LANES modes run
+ * side by side so their serial multiply chains overlap in SIMD lanes.
+ *
+ * Tail (MATH.md "Infinite objective"): for k >= L,
+ *   sum_k hhat[k]^2 = sum_{a,b} 1/2 Re(beta_a beta_b S(l_a l_b)
+ *                                     + beta_a conj(beta_b) S(l_a conj l_b)),
+ *   beta = w r, S(mu) = mu^(L-1) / (1 - mu).
+ *
+ * H-inf (MATH.md "Frequency responses"): on the n-point grid the DTFT of
+ * the infinite model response equals the DFT of its n-periodised response,
+ * and periodising a mode in closed form rescales its residue by
+ * 1 / (1 - lambda^n); so H - Hhat on the grid is one rfft of
+ * (h zero-padded - periodised hhat), exact, with no rational function
+ * evaluated point by point. */
+#include "model/model.h"
+#include "spectral/spectral.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+cr_status cr__modal_alloc(cr__modal *m, size_t cap)
+{
+    if (m == NULL) return cr__fail(CR_EINVAL, "modal: NULL channel");
+    memset(m, 0, sizeof *m);
+    size_t c = cap ? cap : 1, bytes;
+    if (cap > CR_MAX_ELEMS || !cr__mul_ok(c, 4 * sizeof(double) + 1, &bytes))
+        return cr__fail(CR_EOVERFLOW, "modal: %zu modes is absurd", cap);
+    double *blk = calloc(1, bytes);
+    if (blk == NULL) return cr__fail(CR_ENOMEM, "modal: out of memory (%zu modes)", cap);
+    m->pole_re = blk;
+    m->pole_im = blk + c;
+    m->res_re = blk + 2 * c;
+    m->res_im = blk + 3 * c;
+    m->kind = (unsigned char *)(blk + 4 * c);
+    m->cap = c;
+    return CR_OK;
+}
+
+void cr__modal_free(cr__modal *m)
+{
+    if (m == NULL) return;
+    if (m->cap > 0) free(m->pole_re); /* the block (cr__modal_alloc) */
+    memset(m, 0, sizeof *m);
+}
+
+cr_status cr__modal_copy(cr__modal *dst, const cr__modal *src)
+{
+    if (dst == src) return CR_OK;
+    if (dst->cap < src->n)
+        return cr__fail(CR_EINVAL, "modal: copy of %zu modes into room for %zu", src->n, dst->cap);
+    dst->n = src->n;
+    dst->d = src->d;
+    memcpy(dst->kind, src->kind, src->n);
+    memcpy(dst->pole_re, src->pole_re, src->n * sizeof(double));
+    memcpy(dst->pole_im, src->pole_im, src->n * sizeof(double));
+    memcpy(dst->res_re, src->res_re, src->n * sizeof(double));
+    memcpy(dst->res_im, src->res_im, src->n * sizeof(double));
+    return CR_OK;
+}
+
+void cr__modal_swap(cr__modal *a, cr__modal *b)
+{
+    cr__modal t = *a;
+    *a = *b;
+    *b = t;
+}
+
+size_t cr__modal_order(const cr__modal *m)
+{
+    size_t N = 0;
+    for (size_t j = 0; j < m->n; j++)
+        N += m->kind[j] == CR_MODE_PAIR ? 2 : (m->kind[j] == CR_MODE_REAL);
+    return N;
+}
+
+double cr__modal_radius(const cr__modal *m)
+{
+    double r = 0.0;
+    for (size_t j = 0; j < m->n; j++) {
+        if (m->kind[j] == CR_MODE_UNUSED) continue;
+        double a = hypot(m->pole_re[j], m->pole_im[j]);
+        if (!(a <= r)) r = a; /* NaN propagates */
+    }
+    return r;
+}
+
+size_t cr__modal_stabilize(cr__modal *m, double rmax, double reflect)
+{
+    size_t moved = 0;
+    for (size_t j = 0; j < m->n; j++) {
+        if (m->kind[j] == CR_MODE_UNUSED) continue;
+        double re = m->pole_re[j], im = m->pole_im[j];
+        double a = hypot(re, im);
+        if (a <= rmax) continue;
+        moved++;
+        double na = a > reflect ? 1.0 / a : rmax;
+        if (na > rmax) na = rmax;
+        m->pole_re[j] = re / a * na;
+        m->pole_im[j] = im / a * na;
+    }
+    return moved;
+}
+
+cr_status cr__modal_check_mode(unsigned char kind, double pr, double pi, double rr, double ri,
+                               size_t c, size_t j)
+{
+    if (kind != CR_MODE_REAL && kind != CR_MODE_PAIR)
+        return cr__fail(CR_EINVAL, "channel %zu mode %zu: kind %u is not 1 (real) or 2 (pair)", c,
+                        j, (unsigned)kind);
+    if (!isfinite(pr) || !isfinite(pi) || !isfinite(rr) || !isfinite(ri))
+        return cr__fail(CR_ENONFINITE, "channel %zu mode %zu: non-finite pole or residue", c, j);
+    if (kind == CR_MODE_REAL && (pi != 0.0 || ri != 0.0))
+        return cr__fail(CR_EINVAL,
+                        "channel %zu mode %zu: real mode with nonzero imaginary part "
+                        "(pole im %g, residue im %g)",
+                        c, j, pi, ri);
+    if (kind == CR_MODE_PAIR && pi == 0.0)
+        return cr__fail(CR_EINVAL, "channel %zu mode %zu: conjugate pair with a real pole", c, j);
+    return CR_OK;
+}
+
+/* ---------------------------------------------------------------------
+ * Kernel, tail, errors
+ * --------------------------------------------------------------------- */
+
+#define CR_POW_BLOCK 64
+#define KV_LANES 8
+
+/* hhat[0..L-1] of m with residue r_j replaced by scale_j r_j when scale is
+ * given (the periodised response of the H-inf error). */
+static void kernel_scaled(const cr__modal *m, const double complex *scale, size_t L,
+                          double *restrict out)
+{
+    memset(out, 0, L * sizeof(double));
+    out[0] = m->d;
+    size_t j = 0;
+    while (j < m->n) {
+        double complex lam[KV_LANES], r[KV_LANES];
+        size_t g = 0;
+        for (; j < m->n && g < KV_LANES; j++) {
+            if (m->kind[j] == CR_MODE_UNUSED) continue;
+            double w = m->kind[j] == CR_MODE_PAIR ? 2.0 : 1.0;
+            lam[g] = CMPLX(m->pole_re[j], m->pole_im[j]);
+            r[g] = w * CMPLX(m->res_re[j], m->res_im[j]);
+            if (scale) r[g] *= scale[j];
+            g++;
+        }
+        if (g == 0) break;
+        for (size_t q = g; q < KV_LANES; q++) lam[q] = r[q] = 0;
+        double lr[KV_LANES], li[KV_LANES], pr[KV_LANES], pi[KV_LANES];
+        for (size_t q = 0; q < KV_LANES; q++) {
+            lr[q] = creal(lam[q]);
+            li[q] = cimag(lam[q]);
+        }
+        for (size_t k0 = 1; k0 < L; k0 += CR_POW_BLOCK) {
+            for (size_t q = 0; q < KV_LANES; q++) {
+                double complex p = r[q] * cr__cpow(lam[q], k0 - 1);
+                pr[q] = creal(p);
+                pi[q] = cimag(p);
+            }
+            size_t k1 = k0 + CR_POW_BLOCK < L ? k0 + CR_POW_BLOCK : L;
+            for (size_t k = k0; k < k1; k++) {
+                double s = 0;
+#pragma omp simd reduction(+ : s)
+                for (size_t q = 0; q < KV_LANES; q++) {
+                    s += pr[q];
+                    double t = pr[q] * lr[q] - pi[q] * li[q];
+                    pi[q] = pr[q] * li[q] + pi[q] * lr[q];
+                    pr[q] = t;
+                }
+                out[k] += s;
+            }
+        }
+    }
+}
+
+void cr__modal_kernel(const cr__modal *m, size_t L, double *out)
+{
+    if (L > 0) kernel_scaled(m, NULL, L, out);
+}
+
+/* lambda and w r of mode j as complex numbers */
+static inline double complex mode_pole(const cr__modal *m, size_t j)
+{
+    return CMPLX(m->pole_re[j], m->kind[j] == CR_MODE_PAIR ? m->pole_im[j] : 0.0);
+}
+static inline double complex mode_beta(const cr__modal *m, size_t j)
+{
+    double w = m->kind[j] == CR_MODE_PAIR ? 2.0 : 1.0;
+    return w * CMPLX(m->res_re[j], m->kind[j] == CR_MODE_PAIR ? m->res_im[j] : 0.0);
+}
+
+double cr__modal_tail2(const cr__modal *m, size_t L)
+{
+    if (L == 0) L = 1; /* hhat[0] = d is not part of any tail */
+    double acc = 0.0;
+    for (size_t a = 0; a < m->n; a++) {
+        if (m->kind[a] == CR_MODE_UNUSED) continue;
+        double complex la = mode_pole(m, a), ba = mode_beta(m, a);
+        if (ba == 0.0) continue;
+        if (!(cabs(la) < 1.0)) return INFINITY;
+        for (size_t b = a; b < m->n; b++) {
+            if (m->kind[b] == CR_MODE_UNUSED) continue;
+            double complex lb = mode_pole(m, b), bb = mode_beta(m, b);
+            if (bb == 0.0) continue;
+            if (!(cabs(lb) < 1.0)) return INFINITY;
+            double complex m1 = la * lb, m2 = la * conj(lb);
+            double t = 0.5 * creal(ba * bb * cr__cpow(m1, L - 1) / (1.0 - m1) +
+                                   ba * conj(bb) * cr__cpow(m2, L - 1) / (1.0 - m2));
+            acc += a == b ? t : 2.0 * t;
+        }
+    }
+    return acc > 0.0 ? acc : 0.0; /* rounding may push an exact 0 below */
+}
+
+double cr__modal_err2(const cr__modal *m, const double *h, size_t L, cr_horizon horizon,
+                      double *work)
+{
+    cr__modal_kernel(m, L, work);
+    double e2 = 0;
+#pragma omp simd reduction(+ : e2)
+    for (size_t k = 0; k < L; k++) {
+        double e = h[k] - work[k];
+        e2 += e * e;
+    }
+    if (horizon == CR_HORIZON_INFINITE) e2 += cr__modal_tail2(m, L);
+    return isfinite(e2) ? e2 : INFINITY;
+}
+
+/* max_w |H(e^iw) - Hhat(e^iw)| on the n-point grid, n >= 8L (see the file
+ * comment). An unstable mode has no DTFT: the error is +Inf. */
+static cr_status hinf_error(const cr__modal *m, const double *h, size_t L, double *out)
+{
+    size_t n8;
+    if (!cr__mul_ok(L, 8, &n8) || n8 > CR_MAX_ELEMS)
+        return cr__fail(CR_EOVERFLOW, "H-inf grid for L = %zu is absurdly large", L);
+    size_t n = cr_fft_good_size(n8 < 16 ? 16 : n8), nh = n / 2 + 1;
+    for (size_t j = 0; j < m->n; j++)
+        if (m->kind[j] != CR_MODE_UNUSED && (m->res_re[j] != 0.0 || m->res_im[j] != 0.0) &&
+            !(hypot(m->pole_re[j], m->pole_im[j]) < 1.0)) {
+            *out = INFINITY;
+            return CR_OK;
+        }
+    double *x = cr__fft_alloc_d(n + 1);
+    fftw_complex *X = cr__fft_alloc_cd(nh);
+    double complex *q = malloc((m->n + 1) * sizeof *q);
+    if (!x || !X || !q) {
+        cr__fft_free(x);
+        cr__fft_free(X);
+        free(q);
+        return cr__fail(CR_ENOMEM, "H-inf: out of memory (n = %zu)", n);
+    }
+    for (size_t j = 0; j < m->n; j++)
+        q[j] = m->kind[j] == CR_MODE_UNUSED ? 0.0 : 1.0 / (1.0 - cr__cpow(mode_pole(m, j), n));
+    kernel_scaled(m, q, n + 1, x);
+    free(q);
+    x[0] += x[n];
+    for (size_t k = 0; k < n; k++) x[k] = (k < L ? h[k] : 0.0) - x[k];
+    cr_status s = cr__rfft_d(n, x, X);
+    double worst = 0.0;
+    for (size_t f = 0; s == CR_OK && f < nh; f++) {
+        const double *xf = (const double *)&X[f]; /* fftw_complex is double[2] or _Complex */
+        double e = hypot(xf[0], xf[1]);
+        if (!(e <= worst)) worst = e; /* NaN propagates */
+    }
+    cr__fft_free(x);
+    cr__fft_free(X);
+    *out = worst;
+    return s;
+}
+
+cr_status cr__modal_errors(const cr__modal *m, const double *h, size_t L, cr_fit_record *rec)
+{
+    if (!m || !h || !rec) return cr__fail(CR_EINVAL, "model errors: NULL argument");
+    if (m->n > 0 && (!m->kind || !m->pole_re || !m->pole_im || !m->res_re || !m->res_im))
+        return cr__fail(CR_EINVAL, "model errors: NULL mode arrays");
+    if (L == 0) return cr__fail(CR_EINVAL, "model errors: zero kernel length");
+    if (L > CR_MAX_ELEMS) return cr__fail(CR_EOVERFLOW, "model errors: absurd length %zu", L);
+    for (size_t k = 0; k < L; k++)
+        if (!isfinite(h[k]))
+            return cr__fail(CR_ENONFINITE, "model errors: kernel sample %zu is not finite", k);
+    double *work = malloc(L * sizeof *work);
+    if (!work) return cr__fail(CR_ENOMEM, "model errors: out of memory (L = %zu)", L);
+    double e2 = cr__modal_err2(m, h, L, CR_HORIZON_WINDOW, work);
+    free(work);
+    double hn2 = 0.0;
+    for (size_t k = 0; k < L; k++) hn2 += h[k] * h[k];
+    double hinf = NAN;
+    cr_status s = hinf_error(m, h, L, &hinf);
+    if (s != CR_OK) return s;
+    double hn = sqrt(hn2);
+    /* A zero kernel has no relative error: report absolute norms then. */
+    double scale = hn > 0.0 ? hn : 1.0;
+    rec->order = cr__modal_order(m);
+    rec->length = L;
+    rec->h_norm = hn;
+    rec->err_window = sqrt(e2) / scale;
+    rec->err_infinite = sqrt(e2 + cr__modal_tail2(m, L)) / scale;
+    rec->err_hinf = hinf;
+    return CR_OK;
+}
