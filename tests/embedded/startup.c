@@ -7,7 +7,9 @@
 #include <stdlib.h>
 
 extern uint32_t __data_load[], __data_start[], __data_end[], __bss_start[], __bss_end[];
-extern uint32_t __stack_top[];
+/* the linker script's stack top, declared as a function so that it fits
+ * the table without an object-to-function pointer cast (ISO C has none) */
+extern void __stack_top(void);
 extern void initialise_monitor_handles(void);
 extern int main(void);
 
@@ -17,8 +19,8 @@ static void Fault_Handler(void) { exit(99); }
 /* initial stack pointer, reset, then NMI, HardFault, MemManage, BusFault,
  * UsageFault; nothing else is enabled */
 __attribute__((section(".vectors"), used)) static void (*const vectors[16])(void) = {
-    (void (*)(void))__stack_top, Reset_Handler, Fault_Handler, Fault_Handler,
-    Fault_Handler,               Fault_Handler, Fault_Handler,
+    __stack_top,   Reset_Handler, Fault_Handler, Fault_Handler,
+    Fault_Handler, Fault_Handler, Fault_Handler,
 };
 
 void Reset_Handler(void)
