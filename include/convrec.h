@@ -516,8 +516,9 @@ typedef struct cr_export_options {
      * hypot(relative l2 error of the quantised coefficients' impulse
      * response over the record's kernel length, rounding noise relative to
      * the output of a full-scale white input); see cr_export_report. 0
-     * (default): ten times the channel's err_window, or 1e-3 when the
-     * record has none; INFINITY accepts any error. Not negative or NaN. */
+     * (default): ten times the channel's err_window but at most 0.1, or
+     * 1e-3 when the record has none; INFINITY accepts any error. Not
+     * negative or NaN. */
     double max_error;
     /* Fixed point only: the filter writes y 2^-output_shift, saturated to
      * full scale. CR_EXPORT_SHIFT_AUTO (default) picks the smallest shift

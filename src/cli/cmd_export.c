@@ -45,8 +45,9 @@ int cmd_export(int argc, char **argv)
     if (maxerr) {
         if (xo.numeric != CR_NUMERIC_Q31 && xo.numeric != CR_NUMERIC_Q15)
             return cli_usage(a.cmd, "--max-error applies to --numeric q31 or q15 only");
-        if (cli_parse_double(maxerr, &xo.max_error) != 0 || !(xo.max_error > 0))
-            return cli_usage(a.cmd, "--max-error must be a number > 0, not '%s'", maxerr);
+        if (strcmp(maxerr, "inf") == 0) xo.max_error = INFINITY; /* accept any error */
+        else if (cli_parse_double(maxerr, &xo.max_error) != 0 || !(xo.max_error > 0))
+            return cli_usage(a.cmd, "--max-error must be a number > 0 or inf, not '%s'", maxerr);
     }
 
     cr_model *m;

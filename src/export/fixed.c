@@ -687,8 +687,10 @@ cr_status cr__export_c_fixed(const cr_model *m, const char *dir, const char *nam
             q->budget = o->max_error;
             q->budget_why = "max_error";
         } else if (isfinite(fit) && fit > 0) {
-            q->budget = 10.0 * fit;
-            q->budget_why = "10 x err_window";
+            /* ten times the fit's own error, but never a default above 10 %:
+             * a poor fit is no licence for a much worse filter */
+            q->budget = fmin(10.0 * fit, 0.1);
+            q->budget_why = 10.0 * fit > 0.1 ? "10 x err_window, capped at 0.1" : "10 x err_window";
         } else {
             q->budget = 1e-3;
             q->budget_why = "default, no fit error known";
