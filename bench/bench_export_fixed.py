@@ -14,8 +14,8 @@ host (the same C that runs on the Cortex-M3 bit for bit, see
 tests/embedded/test_emu.c) and run over the signal; SNR = signal / error
 power of the output against the double recurrence of the model on the same
 (quantised) input. "predicted" is what the export computed, at full-scale
-white input (noise 6 dB higher at -6 dBFS). Q15 is refused at the default
-budget for both models; it is measured with --max-error inf to show why.
+white input (noise 6 dB higher at -6 dBFS). An export refused at the default
+budget (Q15 of the cabinet) is measured with --max-error inf to show why.
 Prints key=value lines.
 """
 import os
