@@ -68,8 +68,8 @@ CR_API const char *cr_version(void);
 typedef enum cr_dtype { CR_FLOAT32 = 4, CR_FLOAT64 = 8 } cr_dtype;
 
 /* A dense, C-ordered, native-endian array of 1..3 dimensions.
- * data is owned by the array when filled by cr_npy_read (free with
- * cr_array_free). */
+ * data is owned by the array when filled by cr_npy_read or cr_array_alloc
+ * (free with cr_array_free). */
 typedef struct cr_array {
     cr_dtype dtype;
     int ndim;            /* 1..3 */
@@ -83,6 +83,15 @@ CR_API size_t cr_array_count(const cr_array *a);
  * C or Fortran order, converted to C order; 1 to 3 dimensions).
  * Rejects NaN/Inf with CR_ENONFINITE. On failure *out is zeroed. */
 CR_API cr_status cr_npy_read(const char *path, cr_array *out);
+/* A new array of the given dtype and shape (ndim 1..3, every shape[i] >= 1
+ * for i < ndim; entries from ndim on are ignored and set to 1), its data
+ * uninitialised and owned by the array: free it with cr_array_free.
+ * Arrays of 2 MiB and more are 2 MiB-aligned and asked to use transparent
+ * huge pages (fewer page faults when first written: a 16 MiB array costs
+ * about a third of the system time of plain malloc). CR_EINVAL for NULL,
+ * a bad dtype or ndim, CR_ESHAPE for a zero dimension, CR_EOVERFLOW above
+ * 2^40 elements, CR_ENOMEM. On failure *a is zeroed. */
+CR_API cr_status cr_array_alloc(cr_array *a, cr_dtype dtype, int ndim, const size_t shape[3]);
 /* Write a .npy file (format 1.0, little-endian, C order) atomically:
  * to a temporary file in the same folder, then renamed over path. */
 CR_API cr_status cr_npy_write(const char *path, const cr_array *a);
