@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 static const char help[] =
-    "usage: convrec hsv KERNELS.npy [-n K] [--horizon window|infinite] [-o OUT.npy | --json]\n"
+    "usage: convrec hsv KERNELS.npy [-n K] [--horizon H] [-o OUT.npy | --json]\n"
     "\n"
     "The K largest Hankel singular values sigma_1 >= sigma_2 >= ... of each\n"
     "kernel of a bank (L,) or (C, L): one line per channel, or a (C, K) float64\n"
