@@ -11,9 +11,11 @@ mode=${1:-demo}
 # what the library and the command need
 BUILD_PKGS="gcc make autoconf automake libtool pkg-config libfftw3-dev libopenblas-dev
 liblapacke-dev libcjson-dev python3-numpy help2man"
-# what the tests need besides: cmocka, scipy/pytest for the python tests, and
-# the Cortex-M cross compiler that the export test builds for
-TEST_PKGS="libcmocka-dev python3-scipy python3-pytest python3-matplotlib gcc-arm-none-eabi"
+# what the tests need besides: cmocka, scipy/pytest for the python tests, the
+# Cortex-M cross compiler that the export test builds for, newlib (semihosting
+# stdio) and qemu for the exported filters on emulated Cortex-M3 / M4F
+TEST_PKGS="libcmocka-dev python3-scipy python3-pytest python3-matplotlib gcc-arm-none-eabi
+libnewlib-arm-none-eabi qemu-system-arm"
 
 install_deps() { # $@ = packages
     local missing=()

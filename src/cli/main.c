@@ -38,7 +38,7 @@ static const char usage_text[] =
     "                        orders, poles, errors, bounds, stability\n"
     "  export MODEL --format c|sos|json [--name NAME] [-o PATH] [options]\n"
     "                        export for embedded targets (options: --precision\n"
-    "                        float|double)\n"
+    "                        float|double, --numeric float|q31|q15, --max-error E)\n"
     "  verify MODEL KERNELS.npy [--steps T] [--precision float|double] [options]\n"
     "                        stream through the recurrence and compare with FFT\n"
     "                        convolution by the kernels (options: --seed S,\n"
