@@ -11,9 +11,12 @@ mode=${1:-demo}
 # what the library and the command need
 BUILD_PKGS="gcc make autoconf automake libtool pkg-config libfftw3-dev libopenblas-dev
 liblapacke-dev libcjson-dev python3-numpy"
-# what the tests need besides: cmocka, scipy/pytest for the python tests, and
-# the Cortex-M cross compiler that the export test builds for
-TEST_PKGS="libcmocka-dev python3-scipy python3-pytest python3-matplotlib gcc-arm-none-eabi"
+# what the tests need besides: cmocka, scipy/pytest for the python tests,
+# pip/setuptools/venv to install the package for them (as make install does),
+# torch for convrec.torch, and the Cortex-M cross compiler that the export
+# test builds for
+TEST_PKGS="libcmocka-dev python3-scipy python3-pytest python3-matplotlib gcc-arm-none-eabi
+python3-pip python3-setuptools python3-venv python3-torch"
 
 install_deps() { # $@ = packages
     local missing=()
