@@ -112,11 +112,14 @@ def _s4d_discrete(state_dict, prefix):
         h, n = (int(i) for i in torch.nonzero(bad)[0])
         raise ValueError(f"from_s4d: {prefix}: channel {h} mode {n}: A = {complex(A[h, n])} gives a "
                          f"non-finite zero-order-hold coefficient")
+    # Re(dt A) = -dt exp(log_A_real) < 0 unless it underflowed: then the mode
+    # never decays (|pole| is 1 up to rounding) and is refused like |pole| >= 1
     r = pole.abs()
-    if bool((r >= 1).any()):
-        h, n = (int(i) for i in torch.nonzero(r >= 1)[0])
+    out = (r >= 1) | (dtA.real >= 0)
+    if bool(out.any()):
+        h, n = (int(i) for i in torch.nonzero(out)[0])
         raise ValueError(f"from_s4d: {prefix}: channel {h} mode {n}: |exp(dt A)| = {float(r[h, n])!r} "
-                         f"is not inside the unit disk")
+                         f"(Re(dt A) = {float(dtA.real[h, n])!r}) is not inside the unit disk")
     return pole, coef, D
 
 
@@ -266,9 +269,16 @@ class Recurrence(nn.Module):
         lam = torch.from_numpy(self.model.poles)
         rw = torch.from_numpy(self.model.residues) * w
         hi, lo = _split(lam, self.cdtype)
-        self._lam64, self._rw64 = lam, rw  # exact, on the CPU (the chunk operators are made from them)
+        # exact, on the CPU: the chunk operators are made from these. Powers
+        # by repeated products, so that real poles stay exactly real.
+        self._rw64 = rw
+        self._used64 = (kinds != 0).to(torch.float64)
+        steps = torch.cat([torch.ones_like(lam)[:, None, :],
+                           lam[:, None, :].expand(-1, self.chunk, -1)], dim=1)
+        self._powers64 = torch.cumprod(steps, dim=1)                     # (C, chunk + 1, M)
         for name, t in (("pole_hi", hi), ("pole_lo", lo), ("res_w", rw.to(self.cdtype)),
-                        ("d", torch.from_numpy(self.model.d).to(dtype))):
+                        ("d", torch.from_numpy(self.model.d).to(dtype)),
+                        ("used", (kinds != 0).to(dtype))):
             self.register_buffer(name, t.to(device), persistent=False)
         self._chunk_mats = None
         self._cstreams = {}
@@ -281,14 +291,11 @@ class Recurrence(nn.Module):
         if self._chunk_mats is not None and self._chunk_mats[0].device == dev:
             return self._chunk_mats
         P = self.chunk
-        lam = self._lam64
         rw = self._rw64
-        j = torch.arange(P, dtype=torch.float64)
-        # (C, P, M) lambda^j; unused slots (lambda = 0) get 0^0 = 1, 0^j = 0
-        powers = torch.where(lam[:, None, :] == 0, (j[None, :, None] == 0).to(torch.complex128),
-                             lam[:, None, :] ** j[None, :, None])
+        powers = self._powers64[:, :P, :]                               # (C, P, M) lambda^j
         out = rw[:, None, :] * powers                                   # (C, P, M)
-        inp = powers.flip(1).transpose(1, 2)                            # (C, M, P): lambda^(P-1-i)
+        # (C, M, P): lambda^(P-1-i), zero for unused slots (their state stays 0)
+        inp = powers.flip(1).transpose(1, 2) * self._used64[:, :, None]
         h = torch.zeros(self.channels, P, dtype=torch.float64)           # hhat[0..P-1]
         h[:, 0] = torch.from_numpy(self.model.d)
         if P > 1:
@@ -303,9 +310,7 @@ class Recurrence(nn.Module):
         return self._chunk_mats
 
     def _pow(self, p):
-        lam = self._lam64
-        return torch.where(lam == 0, torch.zeros((), dtype=torch.complex128), lam ** p) if p > 0 \
-            else torch.ones_like(lam)
+        return self._powers64[:, p, :]
 
     def _apply(self, fn):
         # Moves between devices are fine; a change of precision rebuilds the
@@ -407,7 +412,7 @@ class Recurrence(nn.Module):
             return y, self._cstate(entry)
         x = self.initial_state(B) if state is None else state
         y = self.d * u_t + (self.res_w * x).real.sum(-1)
-        drive = u_t[..., None].to(self.cdtype)
+        drive = (u_t[..., None] * self.used).to(self.cdtype)  # unused slots stay 0
         if self.dtype == torch.float32:
             drive = drive + self.pole_lo * x
         return y, self.pole_hi * x + drive
