@@ -223,10 +223,10 @@ class Recurrence(nn.Module):
     initial_state(batch): the zero state.
 
     backend "torch": pure torch complex arithmetic, on any device the module
-        is moved to (GPU included). Poles are kept as float64, and in
-        float32 as a hi + lo pair of complex64 (as libconvrec's float
-        executor does), so poles near the unit circle are not shifted by
-        float rounding. forward runs a chunked scan (exact in real
+        is moved to (GPU included). Poles are complex128 in float64 and, in
+        float32, a hi + lo pair of complex64 (as libconvrec's float executor
+        keeps them), so that poles near the unit circle are not shifted by
+        float rounding; states and residues are complex64. forward runs a chunked scan (exact in real
         arithmetic): within a chunk of `chunk` samples a Toeplitz product
         with the model's kernel, across chunks the state; it is
         differentiable in u.
@@ -269,13 +269,9 @@ class Recurrence(nn.Module):
         lam = torch.from_numpy(self.model.poles)
         rw = torch.from_numpy(self.model.residues) * w
         hi, lo = _split(lam, self.cdtype)
-        # exact, on the CPU: the chunk operators are made from these. Powers
-        # by repeated products, so that real poles stay exactly real.
-        self._rw64 = rw
+        # exact, on the CPU: the chunk operators are made from these
+        self._lam64, self._rw64 = lam, rw
         self._used64 = (kinds != 0).to(torch.float64)
-        steps = torch.cat([torch.ones_like(lam)[:, None, :],
-                           lam[:, None, :].expand(-1, self.chunk, -1)], dim=1)
-        self._powers64 = torch.cumprod(steps, dim=1)                     # (C, chunk + 1, M)
         for name, t in (("pole_hi", hi), ("pole_lo", lo), ("res_w", rw.to(self.cdtype)),
                         ("d", torch.from_numpy(self.model.d).to(dtype)),
                         ("used", (kinds != 0).to(dtype))):
@@ -292,7 +288,7 @@ class Recurrence(nn.Module):
             return self._chunk_mats
         P = self.chunk
         rw = self._rw64
-        powers = self._powers64[:, :P, :]                               # (C, P, M) lambda^j
+        powers = self._powers(P - 1)                                    # (C, P, M) lambda^j
         out = rw[:, None, :] * powers                                   # (C, P, M)
         # (C, M, P): lambda^(P-1-i), zero for unused slots (their state stays 0)
         inp = powers.flip(1).transpose(1, 2) * self._used64[:, :, None]
@@ -303,14 +299,18 @@ class Recurrence(nn.Module):
         idx = torch.arange(P)
         lag = idx[:, None] - idx[None, :]
         toe = torch.where(lag >= 0, h[:, lag.clamp(min=0)], torch.zeros((), dtype=torch.float64))
-        lamP_hi, lamP_lo = _split(self._pow(P), self.cdtype)
+        lamP_hi, lamP_lo = _split(self._powers(P)[:, P], self.cdtype)
         cd = self.cdtype
         self._chunk_mats = (toe.to(dev, self.dtype), out.to(dev, cd), inp.to(dev, cd),
                             lamP_hi.to(dev), lamP_lo.to(dev))
         return self._chunk_mats
 
-    def _pow(self, p):
-        return self._powers64[:, p, :]
+    def _powers(self, n):
+        """(C, n + 1, M) complex128: lambda^j for j = 0..n, by repeated
+        products (real poles stay exactly real; unused slots: 1, 0, 0, ...)."""
+        lam = self._lam64
+        steps = torch.cat([torch.ones_like(lam)[:, None, :], lam[:, None, :].expand(-1, n, -1)], dim=1)
+        return torch.cumprod(steps, dim=1)
 
     def _apply(self, fn):
         # Moves between devices are fine; a change of precision rebuilds the
@@ -439,7 +439,7 @@ class Recurrence(nn.Module):
             if p == P:
                 hi, lo = lamP_hi, lamP_lo
             else:
-                hi, lo = (z.to(self.device) for z in _split(self._pow(p), self.cdtype))
+                hi, lo = (z.to(self.device) for z in _split(self._powers(p)[:, p], self.cdtype))
             drive = torch.bmm(inp[:, :, P - p:], uc.to(self.cdtype))
             if self.dtype == torch.float32:
                 drive = drive + lo[:, :, None] * x
