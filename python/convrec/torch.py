@@ -21,8 +21,12 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
-import torch
-from torch import nn
+
+try:
+    import torch
+    from torch import nn
+except ImportError as e:  # a clear message instead of a bare "No module named torch"
+    raise ImportError(f"convrec.torch needs PyTorch (Debian: apt-get install python3-torch): {e}") from e
 
 from . import ConvrecError, Model, Stream
 
