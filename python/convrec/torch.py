@@ -236,7 +236,9 @@ class Recurrence(nn.Module):
         differentiable in u.
     backend "c": libconvrec's stream executor on the CPU (CPU tensors only,
         no gradients); a module with this backend holds a C stream and is
-        not to be shared between threads.
+        not to be shared between threads. step copies the state out (B C M
+        complex values) at every call so that it can be returned; for the
+        least overhead per sample use forward on blocks, or convrec.Stream.
 
     The precision is fixed at construction (dtype); .to(float32/float64)
     rebuilds for that precision, other dtypes are refused. Inputs must have

@@ -118,15 +118,23 @@ class S4DClassifier(nn.Module):
             raise KeyError(f"{path}: expected a checkpoint dict with the state dict under 'model'")
         return cls.from_state_dict(ck["model"])
 
-    def forward(self, x, kernel_dtype=torch.float64):
+    def kernels(self, L, dtype=torch.float64):
+        """Every layer's convolution kernel (H, L), evaluated in dtype."""
+        return [layer.conv_kernel(L, dtype) for layer in self.s4_layers]
+
+    def forward(self, x, kernel_dtype=torch.float64, kernels=None):
         """Convolution mode: x (B, L, 3) -> logits (B, 10). The kernels are
         evaluated in kernel_dtype (float64: exact; the layer's own float32
-        evaluation of exp(dt A k) carries a phase error of up to ~L |dt A| eps)
-        and the rest runs in the parameters' dtype."""
+        evaluation of exp(dt A k) carries a phase error of up to ~L |dt A| eps),
+        or given (a list from kernels(L), to evaluate them once), and the rest
+        runs in the parameters' dtype."""
         L = x.shape[1]
+        ks = self.kernels(L, kernel_dtype) if kernels is None else kernels
         z = self.encoder(x).transpose(1, 2)                       # (B, H, L)
-        for layer, norm in zip(self.s4_layers, self.norms):
-            y = layer(z, layer.conv_kernel(L, kernel_dtype))
+        for layer, norm, k in zip(self.s4_layers, self.norms, ks):
+            if k.shape[-1] < L:
+                raise ValueError(f"kernel of length {k.shape[-1]} for a sequence of {L}")
+            y = layer(z, k[..., :L])
             z = norm((y + z).transpose(1, 2)).transpose(1, 2)
         return self.decoder(z.mean(dim=2))
 
