@@ -432,7 +432,10 @@ class Recurrence(nn.Module):
         if self.backend == "c":
             entry = self._cstream(B, state)
             y = torch.from_numpy(entry[0].block(u.detach().contiguous().numpy()))
-            return (y, self._cstate(entry)) if return_state else y
+            if return_state:
+                return y, self._cstate(entry)
+            entry[1] = None  # the stream moved on: no returned state matches it now
+            return y
         toe, out, inp, lamP_hi, lamP_lo = self._mats()
         P = self.chunk
         x = (self.initial_state(B) if state is None else state).permute(1, 2, 0)  # (C, M, B)

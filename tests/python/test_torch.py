@@ -210,6 +210,12 @@ def test_states_are_shared_between_backends_and_forkable(s4d_model):
         seq = torch.cat([u[:, :, :250], sign * v[:, :, None]], -1).numpy()
         assert rel_l2(y.numpy(), m.filter(seq)[:, :, -1]) <= 1e-12
     assert torch.equal(fork, st)             # stepping never changes the caller's state
+    # a state returned by step stays valid after other calls moved the C stream
+    y4, s4 = rc.step(v, sc)
+    rc(u)                                    # from zero state, no state returned
+    y5, _ = rc.step(v, s4)
+    y6, _ = rt.step(v, s4)
+    assert rel_l2(y5.numpy(), y6.numpy()) <= 1e-12
     fork2 = copy.deepcopy(rc)
     assert torch.equal(fork2(u), rc(u))
 
