@@ -30,6 +30,7 @@ log bench_conv_scipy; "$py" "$src/bench/bench_conv_scipy.py" | tee "$out/bench_c
 log bench_step;   "$build/bench/bench_step" ${quick:+quick} | tee "$out/bench_step.txt"
 log bench_filter_vs_conv; "$py" "$src/bench/bench_filter_vs_conv.py" | tee "$out/bench_filter_vs_conv.txt"
 log bench_export_size; CONVREC_LIB="$build/.libs" PYTHONPATH="$src/python" "$py" "$src/bench/bench_export_size.py" | tee "$out/bench_export_size.txt"
+log bench_export_fixed; CONVREC_LIB="$build/.libs" PYTHONPATH="$src/python" "$py" "$src/bench/bench_export_fixed.py" | tee "$out/bench_export_fixed.txt"
 log bench_fit;    "$build/bench/bench_fit" | tee "$out/bench_fit.txt"
 [ -z "$study" ] || log study_convergence; [ -z "$study" ] || "$py" "$src/bench/study_convergence.py" ${quick:+--quick} --out "$out/study" | tail -40 | tee "$out/study_summary.txt"
 log "done: $out"

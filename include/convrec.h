@@ -51,7 +51,9 @@ typedef enum cr_status {
     CR_EUNSTABLE = 1,    /* model has a pole with |lambda| >= 1 (or above the margin) */
     CR_ENOCONV = 2,      /* an iteration did not converge */
     CR_ESINGULAR = 3,    /* singular or numerically rank-deficient system */
-    CR_ELAPACK = 4       /* LAPACK reported a failure */
+    CR_ELAPACK = 4,      /* LAPACK reported a failure */
+    CR_EPRECISION = 5    /* a number format cannot hold the model accurately enough
+                          * (fixed-point export: error budget, pole margin, range) */
 } cr_status;
 
 /* Short, static description of a status code. Never NULL. */
@@ -506,6 +508,73 @@ typedef enum cr_export_precision {
  * refused (CR_EUNSTABLE). See docs/EMBEDDED.md. */
 CR_API cr_status cr_export_c(const cr_model *m, const char *dir, const char *name,
                              cr_export_precision precision);
+
+/* Number formats of the exported C filter (cr_export_c_ex). */
+typedef enum cr_export_numeric {
+    CR_NUMERIC_FLOAT = 0,  /* float32 samples, coefficients and state (= cr_export_c FLOAT) */
+    CR_NUMERIC_DOUBLE = 1, /* float64 (= cr_export_c DOUBLE) */
+    CR_NUMERIC_Q31 = 2,    /* int32_t Q31 samples, coefficients and state; 64-bit
+                            * accumulators (Cortex-M3/M4 SMULL/SMLAL; M0 via libgcc) */
+    CR_NUMERIC_Q15 = 3     /* int16_t Q15 samples, coefficients and state; 32-bit
+                            * accumulators (any 32-bit core) */
+} cr_export_numeric;
+
+/* output_shift value: choose the smallest shift at which no output can clip. */
+#define CR_EXPORT_SHIFT_AUTO (-1)
+
+/* Options of cr_export_c_ex; cr_export_options_default fills the defaults. */
+typedef struct cr_export_options {
+    cr_export_numeric numeric; /* default CR_NUMERIC_FLOAT */
+    /* Fixed point only. The largest accepted error of each channel:
+     * hypot(relative l2 error of the quantised coefficients' impulse
+     * response over the record's kernel length, rounding noise relative to
+     * the output of a full-scale white input); see cr_export_report. 0
+     * (default): ten times the channel's err_window but at most 0.1, or
+     * 1e-3 when the record has none; INFINITY accepts any error. Not
+     * negative or NaN. */
+    double max_error;
+    /* Fixed point only: the filter writes y 2^-output_shift, saturated to
+     * full scale. CR_EXPORT_SHIFT_AUTO (default) picks the smallest shift
+     * >= 0 at which no input within full scale can make the output clip;
+     * 0..40 forces a shift (the output may then saturate). */
+    int output_shift;
+} cr_export_options;
+
+/* What cr_export_c_ex measured (fixed point), filled also when it refuses
+ * with CR_EPRECISION for an error over budget (zeroed / NaN otherwise). */
+typedef struct cr_export_report {
+    double error;        /* error of the worst channel (largest error / budget):
+                          * hypot(coef_error, noise); NaN for float and double */
+    double coef_error;   /* its relative l2 impulse-response error of the quantised
+                          * coefficients (exact arithmetic) against the model */
+    double noise;        /* its rounding noise, rms relative to the output of a
+                          * full-scale white input (SNR = -20 log10(noise) dB) */
+    double budget;       /* that channel's max_error */
+    size_t channel;      /* the worst channel */
+    size_t mode;         /* its largest single contribution to the error: a mode
+                          * index of the channel (0..M-1), or SIZE_MAX when it is
+                          * the feedthrough and the output rounding */
+    double mode_error;   /* that contribution (relative to the channel's norm) */
+    size_t horizon;      /* impulse-response samples the errors were taken over */
+    int output_shift;    /* the shift used */
+} cr_export_report;
+
+CR_API void cr_export_options_default(cr_export_options *o);
+/* cr_export_c with options (o may be NULL: defaults). Float and double
+ * write the same files as cr_export_c. Q31 and Q15 write the same filter in
+ * integer arithmetic (docs/EMBEDDED.md "Fixed point"): poles, weights and d
+ * rounded to the format, each mode's input scaled by 2^-e from the l1 gain
+ * of its state so that no state or accumulator can overflow for any input
+ * within full scale, states truncated toward zero (no limit cycles), the
+ * output rounded and saturated. The quantised filter is checked before
+ * anything is written: every quantised pole must keep at least half of its
+ * distance to the unit circle, the scaling must fit the format, and every
+ * channel's error (cr_export_report) must be within max_error; otherwise
+ * CR_EPRECISION, with the detail naming the channel and the mode. The
+ * errors go to the generated header and to *report (optional). Unstable
+ * model: CR_EUNSTABLE. */
+CR_API cr_status cr_export_c_ex(const cr_model *m, const char *dir, const char *name,
+                                const cr_export_options *o, cr_export_report *report);
 
 typedef enum cr_sos_format {
     CR_SOS_SCIPY = 0,      /* rows [b0 b1 b2 a0 a1 a2] (scipy.signal sos), 6 per section */

@@ -195,9 +195,11 @@ static int gram_eval(void *ctx, double *th, int want, double *fout, double *H, d
     const size_t nr = w->nr, P = w->P, nc = w->nc;
     theta_to_poles(&w->v, th, w->lam, w->dlam);
     cr__design(w->v.kind, w->lam, w->v.M, nr, w->A, nr, w->A + P * nr);
-    /* Gram of [Phi Psi h] (upper triangle) */
-    cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, (int)nc, (int)nr, 1.0, w->A, (int)nr,
-                0.0, w->G, (int)nc);
+    /* Gram of [Phi Psi h]: the [Phi Psi] block in closed form, the last
+     * column [Phi Psi h]^T h by one product */
+    cr__design_gram(w->v.kind, w->lam, w->v.M, nr, w->G, nc);
+    cblas_dgemv(CblasColMajor, CblasTrans, (int)nr, (int)nc, 1.0, w->A, (int)nr,
+                w->A + 2 * P * nr, 1, 0.0, w->G + 2 * P * nc, 1);
     if (w->inf) {
         cr__design_desc(w->v.kind, w->lam, w->v.M, w->alpha, w->mu);
         cr__tail_gram(P, w->alpha, w->mu, nr + 1, w->Grem, P);
