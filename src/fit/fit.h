@@ -117,6 +117,10 @@ size_t cr__design_ncols(const cr__modal *m);
  * i lambda^(i-1) (Re and Im for a pair), by block products (lsq.c). */
 void cr__design(const unsigned char *kind, const double complex *lam, size_t M, size_t nr,
                 double *Phi, size_t ld, double *dPhi);
+/* cr__design without dPhi, and Y = Phi^T V (P x nv, ld P) for nv vectors
+ * V (nr x nv) in the same pass, while each column is in cache. */
+void cr__design_dot(const unsigned char *kind, const double complex *lam, size_t M, size_t nr,
+                    double *Phi, size_t ld, const double *V, size_t nv, double *Y);
 /* The Gram matrix of [Phi dPhi] over nr rows in closed form, (2P x 2P,
  * both triangles, column-major, leading dimension ldg): O(P^2 log nr)
  * instead of O(nr P^2), and without the rounding of the recurrences. */
@@ -149,8 +153,9 @@ cr_status cr__residues_ls(const double *h, size_t L, cr_horizon horizon, cr__mod
  *   factored: R (P x P upper triangular, column-major) and b = (Q^T r)[0:P]
  *             with J = Q R (H = R^T R, g = R^T b), which keeps the
  *             accuracy of a QR-based evaluation.
- * Either way the scaled model is decomposed once per accepted point
- * (eigen- or singular values), so trying another damping costs O(P^2).
+ * The normal form is solved by Cholesky per trial; the factored one is
+ * decomposed (SVD) once per accepted point, so that trying another damping
+ * costs O(P^2).
  * --------------------------------------------------------------------- */
 typedef struct cr__lm_problem {
     size_t P;
