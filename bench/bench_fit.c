@@ -105,7 +105,7 @@ static cr_status dense_bt(const double *h, size_t L, size_t N, cr__modal *m)
             s.k = N;
             s.nsigma = s.nconv = n;
             s.dense = 1;
-            st = cr__fit_bt_svd(h, L, N, 1e-6, &s, m);
+            st = cr__bt_from_svd(h, L, N, 1.0 - 1e-6, &s, m);
         }
     }
     free(H); free(U); free(VT);
@@ -210,7 +210,10 @@ static void bench_sweep(size_t dense_max)
             cr__modal mf;
             cr_fit_record rf;
             cr__modal_alloc(&mf, N);
-            cr_status sf = cr__fit_bt(h, L, N, 1e-6, &mf);
+            cr__fitctx fc;
+            cr_status sf = cr__fitctx_init(&fc, h, L, CR_HORIZON_INFINITE, 1e-6);
+            if (sf == CR_OK) sf = cr__fit_bt(&fc, N, &mf);
+            cr__fitctx_free(&fc);
             if (sf == CR_OK) sf = cr__modal_errors(&mf, h, L, &rf);
             if (st == CR_OK && sf == CR_OK)
                 printf("bench=sweep method=dense_bt L=%zu N=%zu kernels=1 threads=1 sec_per_kernel=%.4g "

@@ -9,7 +9,7 @@
 #include <cmocka.h>
 #include <complex.h>
 
-#include "fit/fit.h"
+#include "fitutil.h"
 #include "testutil.h"
 
 /* h[0] = d, h[k] = sum w Re(r lambda^(k-1)); order n = real dimension:
@@ -100,7 +100,7 @@ static void test_bt_exact(void **state)
             const cr__hsvd_req req = { n, n, 1, 1e-12, 1e-2,
                                        mode == 1 ? CR__HSVD_DENSE : CR__HSVD_LANCZOS };
             assert_int_equal(cr__hankel_svd(h, L, CR_HORIZON_INFINITE, &req, &sv), CR_OK);
-            assert_int_equal(cr__fit_bt_svd(h, L, n, 1e-6, &sv, &m), CR_OK);
+            assert_int_equal(cr__bt_from_svd(h, L, n, 1.0 - 1e-6, &sv, &m), CR_OK);
             cr__hsvd_free(&sv);
             assert_int_equal(cr__modal_order(&m), n);
             assert_true(m.d == 0.3);
@@ -145,7 +145,7 @@ static void test_bt_certificate(void **state)
                 size_t N = Ns[q];
                 cr__modal m;
                 assert_int_equal(cr__modal_alloc(&m, N), CR_OK);
-                assert_int_equal(cr__fit_bt(h, L, N, 1e-6, &m), CR_OK);
+                assert_int_equal(tf_fit(cr__fit_bt, h, L, N, CR_HORIZON_INFINITE, 1e-6, &m), CR_OK);
                 assert_int_equal(cr__modal_order(&m), N);
                 cr_fit_record rec;
                 assert_int_equal(cr__modal_errors(&m, h, L, &rec), CR_OK);

@@ -10,7 +10,7 @@
 #include <complex.h>
 #include <lapacke.h>
 
-#include "fit/refine.h"
+#include "fitutil.h"
 #include "testutil.h"
 
 /* Modal storage comes from the library's modal core; the reference
@@ -344,7 +344,7 @@ static void test_varpro_recovers_exact(void **state)
         perturb_poles(&m, 0.05, &s);
         assert_int_equal(cr__residues_ls(h, L, CR_HORIZON_WINDOW, &m), CR_OK);
         double e0 = rel_err(&m, h, L, 0);
-        assert_int_equal(cr__refine_varpro(h, L, CR_HORIZON_WINDOW, 1e-6, &m), CR_OK);
+        assert_int_equal(tf_varpro(h, L, CR_HORIZON_WINDOW, 1.0 - 1e-6, 0, &m), CR_OK);
         double e1 = rel_err(&m, h, L, 0);
         if (!(e1 <= 1e-9)) print_message("varpro exact trial %d: L=%zu N=%zu start %.3e -> %.3e\n", trial, L,
                       cr__modal_order(&ref), e0, e1);
@@ -377,7 +377,7 @@ static void test_varpro_improves_and_stays_inside(void **state)
         assert_int_equal(cr__residues_ls(h, L, hor, &m), CR_OK);
         cr__modal_copy(&in, &m);
         double e0 = rel_err(&m, h, L, inf);
-        assert_int_equal(cr__refine_varpro(h, L, hor, margin, &m), CR_OK);
+        assert_int_equal(tf_varpro(h, L, hor, cr__pole_bound(margin), 0, &m), CR_OK);
         double e1 = rel_err(&m, h, L, inf);
         if (getenv("TEST_VERBOSE")) print_message("varpro improve trial %d (%s, margin %g): %.4e -> %.4e\n", trial,
                       inf ? "infinite" : "window", margin, e0, e1);
@@ -410,7 +410,7 @@ static void test_varpro_infinite_stationary(void **state)
         tm_random(&m, 2, 1, 0.8, 0.97, &s);
         assert_int_equal(cr__residues_ls(h, L, CR_HORIZON_INFINITE, &m), CR_OK);
         /* run to convergence from a poor start: up to 2000 iterations */
-        assert_int_equal(cr__refine_varpro_ex(h, L, CR_HORIZON_INFINITE, 1.0 - 1e-6, 2000, &m), CR_OK);
+        assert_int_equal(tf_varpro(h, L, CR_HORIZON_INFINITE, 1.0 - 1e-6, 2000, &m), CR_OK);
         const size_t K = 200000;
         double e0 = tm_err_inf_brute(&m, h, L, K);
         for (size_t j = 0; j < m.n; j++) {
@@ -493,7 +493,7 @@ static void test_hna_bounds(void **state)
         size_t Ns[2] = {4, 8};
         for (int ni = 0; ni < 2; ni++) {
             size_t N = Ns[ni];
-            assert_int_equal(cr__fit_hna(h, L, N, 1e-6, &m), CR_OK);
+            assert_int_equal(tf_fit(cr__fit_hna, h, L, N, CR_HORIZON_INFINITE, 1e-6, &m), CR_OK);
             assert_int_equal(cr__modal_order(&m) <= N, 1);
             for (size_t q = 0; q < m.n; q++)
                 assert_true(hypot(m.pole_re[q], m.pole_im[q]) <= 1.0 - 1e-6 + 1e-15);
@@ -508,12 +508,12 @@ static void test_hna_bounds(void **state)
         }
     }
     double z[8] = {0};
-    assert_int_equal(cr__fit_hna(NULL, 8, 2, 1e-6, &m), CR_EINVAL);
-    assert_int_equal(cr__fit_hna(z, 8, 0, 1e-6, &m), CR_EINVAL);
-    assert_int_equal(cr__fit_hna(z, 8, 8, 1e-6, &m), CR_EINVAL);
-    assert_int_equal(cr__fit_hna(z, 8, 2, 1.5, &m), CR_EINVAL);
+    assert_int_equal(tf_fit(cr__fit_hna, NULL, 8, 2, CR_HORIZON_INFINITE, 1e-6, &m), CR_EINVAL);
+    assert_int_equal(tf_fit(cr__fit_hna, z, 8, 0, CR_HORIZON_INFINITE, 1e-6, &m), CR_EINVAL);
+    assert_int_equal(tf_fit(cr__fit_hna, z, 8, 8, CR_HORIZON_INFINITE, 1e-6, &m), CR_EINVAL);
+    assert_int_equal(tf_fit(cr__fit_hna, z, 8, 2, CR_HORIZON_INFINITE, 1.5, &m), CR_EINVAL);
     z[3] = NAN;
-    assert_int_equal(cr__fit_hna(z, 8, 2, 1e-6, &m), CR_ENONFINITE);
+    assert_int_equal(tf_fit(cr__fit_hna, z, 8, 2, CR_HORIZON_INFINITE, 1e-6, &m), CR_ENONFINITE);
     cr__modal_free(&m);
 }
 
@@ -585,7 +585,7 @@ static void test_hna_glover_bounds(void **state)
         for (int ni = 0; ni < 3; ni++) {
             size_t N = Ns[ni], moved = 9, K = cr__hna_glover_order(L, N);
             assert_true(K > N && K <= L - 1);
-            assert_int_equal(cr__hna_glover(h, L, N, 1e-6, &m, &moved), CR_OK);
+            assert_int_equal(cr__hna_glover(h, L, N, 1.0 - 1e-6, &m, &moved), CR_OK);
             assert_int_equal(moved, 0);
             assert_int_equal(cr__modal_order(&m), N);
             for (size_t q = 0; q < m.n; q++) assert_true(hypot(m.pole_re[q], m.pole_im[q]) < 1.0);
@@ -602,9 +602,9 @@ static void test_hna_glover_bounds(void **state)
     }
     double z[8] = {0};
     size_t mv;
-    assert_int_equal(cr__hna_glover(NULL, 8, 2, 1e-6, &m, &mv), CR_EINVAL);
-    assert_int_equal(cr__hna_glover(z, 8, 0, 1e-6, &m, &mv), CR_EINVAL);
-    assert_int_equal(cr__hna_glover(z, 8, 7, 1e-6, &m, &mv), CR_EINVAL);
+    assert_int_equal(cr__hna_glover(NULL, 8, 2, 1.0 - 1e-6, &m, &mv), CR_EINVAL);
+    assert_int_equal(cr__hna_glover(z, 8, 0, 1.0 - 1e-6, &m, &mv), CR_EINVAL);
+    assert_int_equal(cr__hna_glover(z, 8, 7, 1.0 - 1e-6, &m, &mv), CR_EINVAL);
     cr__modal_free(&m);
 }
 
@@ -646,9 +646,9 @@ static void test_hna_median_ratio(void **state)
             }
             dense_hsv(h, L, sig);
             for (size_t N = 4; N <= 8; N += 4) {
-                assert_int_equal(cr__fit_bt(h, L, N, 1e-6, &m), CR_OK);
+                assert_int_equal(tf_fit(cr__fit_bt, h, L, N, CR_HORIZON_INFINITE, 1e-6, &m), CR_OK);
                 double eb = direct_hinf(&m, h, L, 64 * L);
-                assert_int_equal(cr__fit_hna(h, L, N, 1e-6, &m), CR_OK);
+                assert_int_equal(tf_fit(cr__fit_hna, h, L, N, CR_HORIZON_INFINITE, 1e-6, &m), CR_OK);
                 assert_int_equal(cr__modal_order(&m), N);
                 for (size_t q = 0; q < m.n; q++)
                     assert_true(hypot(m.pole_re[q], m.pole_im[q]) <= 1.0 - 1e-6 + 1e-15);

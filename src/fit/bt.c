@@ -22,8 +22,8 @@
  * only; S^(-1/2) would amplify it. */
 #define BT_RANK_TOL 1e-13
 
-cr_status cr__fit_bt_svd(const double *h, size_t L, size_t N, double margin,
-                         const cr__hsvd *s, cr__modal *out)
+cr_status cr__bt_from_svd(const double *h, size_t L, size_t N, double rmax, const cr__hsvd *s,
+                          cr__modal *out)
 {
     if (h == NULL || s == NULL || out == NULL) return cr__fail(CR_EINVAL, "fit_bt: NULL argument");
     if (s->V == NULL || s->m != L - 1 || s->n != L - 1)
@@ -107,14 +107,21 @@ cr_status cr__fit_bt_svd(const double *h, size_t L, size_t N, double margin,
         nm++;
     }
     out->n = nm;
-    if (cr__modal_stabilize(out, 1.0 - margin, 1.0) > 0) refit = 1;
+    if (cr__modal_stabilize(out, rmax, 1.0) > 0) refit = 1;
     if (refit) st = cr__residues_ls(h, L, CR_HORIZON_INFINITE, out);
 done:
     free(A); free(VL); free(VR); free(B); free(C); free(wr); free(wi); free(sq);
     return st;
 }
 
-cr_status cr__fit_bt(const double *h, size_t L, size_t N, double margin, cr__modal *out)
+cr_status cr__fit_bt(cr__fitctx *c, size_t N, cr__modal *out)
 {
-    return cr__fit_with_svd(h, L, N, margin, CR_HORIZON_INFINITE, cr__fit_bt_svd, out);
+    const cr__hsvd *s;
+    /* N + 1 triplets: the record's sigma_{N+1} comes from the same one */
+    cr_status st = cr__fitctx_svd(c, CR_HORIZON_INFINITE, N + 1, &s);
+    if (st != CR_OK) return st;
+    double t0 = c->stats ? cr__fit_clock() : 0.0;
+    st = cr__bt_from_svd(c->h, c->L, N, c->rmax, s, out);
+    if (c->stats) c->stats->t_start += cr__fit_clock() - t0;
+    return st;
 }

@@ -1,7 +1,17 @@
-/* Internal interfaces between the fit modules. Not installed.
+/* The fit layer (src/fit): private interfaces between its files. Uses
+ * core, spectral, hankel and model. Not installed.
  *
- * Owners: hankel.c, fit.c, fit_bt.c, fit_pencil.c  -> "hankel/fit" work
- *         fit_lsq.c, fit_varpro.c, fit_hna.c       -> "refine" work
+ *   fit.c        cr_fit: options, validation, dispatch, the order search
+ *                for a tolerance, model assembly (calls the methods; no
+ *                method calls into it)
+ *   ctx.c        the channel context: one kernel and the Hankel
+ *                decompositions its methods share, computed on demand
+ *   bt.c         balanced truncation         pencil.c   TLS-ESPRIT
+ *   hna.c        Hankel-norm (minimax)       hna_glover.c  Glover's start
+ *   auto.c       the default: starts refined by variable projection
+ *   lsq.c        the design matrix, least-squares residues, tail rows
+ *   varpro.c     variable projection (Gram and QR evaluations)
+ *   lm.c         the damped least-squares driver every refinement uses
  */
 #ifndef CONVREC_FIT_H
 #define CONVREC_FIT_H
@@ -9,68 +19,192 @@
 #include "hankel/hankel.h"
 #include "model/model.h"
 
-/* --- fit_lsq.c (refine work) ---------------------------------------- */
-/* Given the poles (and kinds) in m, set the residues and d to the least-
+#include <complex.h>
+
+/* cr_fit with the time spent and the iterations counted in *stats (NULL:
+ * plain cr_fit); for bench_fit (fit.c). */
+typedef struct cr__fit_stats cr__fit_stats;
+cr_status cr__fit_bank(const double *h, size_t C, size_t L, const cr_fit_options *o,
+                       cr_model **out, cr__fit_stats *stats);
+
+/* ---------------------------------------------------------------------
+ * The channel context (ctx.c)
+ * --------------------------------------------------------------------- */
+
+/* Where the time of a fit goes (optional, for bench_fit): seconds and
+ * counts summed over the channel's fits. Filled only when
+ * cr__fitctx.stats is set. */
+typedef struct cr__fit_stats {
+    double t_hsv, t_start, t_refine;   /* Hankel SVDs, starts, refinements */
+    size_t lm_iter, lm_eval;           /* LM iterations (accepted steps), evaluations */
+    size_t n_far;                      /* channels that took the far route */
+} cr__fit_stats;
+
+typedef struct cr__fitctx {
+    const double *h;
+    size_t L;
+    cr_horizon horizon;       /* the objective */
+    double rmax;              /* every pole within |lambda| <= rmax = 1 - margin */
+    double hn2;               /* ||h||^2 over k < L */
+    cr__hsvd svd[2];          /* by cr_horizon; k == 0: not computed yet */
+    double *work;             /* L doubles: scratch of the error function */
+    cr__fit_stats *stats;     /* NULL: not measured */
+} cr__fitctx;
+
+/* h (length L >= 1, finite) must outlive the context; margin in [0, 1). */
+cr_status cr__fitctx_init(cr__fitctx *c, const double *h, size_t L, cr_horizon horizon,
+                          double margin);
+void cr__fitctx_free(cr__fitctx *c);
+/* The decomposition of the Hankel matrix of `which` with at least k
+ * triplets and vectors (grown, by doubling, when more are asked for);
+ * fewer only when the rank bound is smaller. */
+cr_status cr__fitctx_svd(cr__fitctx *c, cr_horizon which, size_t k, const cr__hsvd **out);
+/* The squared l2 error of m for the context's horizon (cr__modal_err2). */
+double cr__fitctx_err2(cr__fitctx *c, const cr__modal *m);
+/* Seconds since an arbitrary origin (monotonic), for the stats. */
+double cr__fit_clock(void);
+
+/* ---------------------------------------------------------------------
+ * Methods: fit order N (1 <= N <= L - 1) into out, every pole within
+ * c->rmax. out is an owned channel (cr__modal_alloc, cap >= N); a method
+ * may exchange its arrays with scratch of the same capacity. The model
+ * may have a lower order when the kernel is exactly represented by fewer
+ * modes.
+ * --------------------------------------------------------------------- */
+typedef cr_status (*cr__method_fn)(cr__fitctx *c, size_t N, cr__modal *out);
+cr_status cr__fit_bt(cr__fitctx *c, size_t N, cr__modal *out);      /* bt.c */
+cr_status cr__fit_pencil(cr__fitctx *c, size_t N, cr__modal *out);  /* pencil.c */
+cr_status cr__fit_hna(cr__fitctx *c, size_t N, cr__modal *out);     /* hna.c */
+cr_status cr__fit_auto(cr__fitctx *c, size_t N, cr__modal *out);    /* auto.c */
+
+/* The same from a decomposition computed beforehand: bt needs the
+ * INFINITE (zero-padded) one with right vectors, pencil the WINDOW one
+ * with left vectors, each with >= N triplets. When the numerical rank
+ * (sigma_i > 1e-13 sigma_1) is below N, the model has that smaller order:
+ * the kernel is then exactly represented and extra modes would be noise.
+ * pencil: poles beyond rmax are reflected (|lambda| > 1.01) or clipped;
+ * rmax may exceed 1 for a deliberately unstable start. */
+cr_status cr__bt_from_svd(const double *h, size_t L, size_t N, double rmax, const cr__hsvd *s,
+                          cr__modal *out);
+cr_status cr__pencil_from_svd(const double *h, size_t L, size_t N, double rmax,
+                              const cr__hsvd *s, cr__modal *out);
+
+/* hna_glover.c: the stable part of Glover's optimal Hankel-norm
+ * approximant of order N (1 <= N < L - 1), computed on an intermediate
+ * projection of order cr__hna_glover_order(L, N), mapped to discrete
+ * modes; out->d is Glover's feedthrough. Poles beyond rmax are clipped
+ * radially (*moved counts them; residues are then stale). */
+size_t cr__hna_glover_order(size_t L, size_t N);
+cr_status cr__hna_glover(const double *h, size_t L, size_t N, double rmax, cr__modal *out,
+                         size_t *moved);
+
+/* ---------------------------------------------------------------------
+ * The design matrix and linear least squares (lsq.c)
+ * --------------------------------------------------------------------- */
+
+/* Validate a modal channel's structure: sizes, kinds, finite poles. */
+cr_status cr__modal_check(const cr__modal *m);
+/* Real design columns of the modes (= the real order). */
+size_t cr__design_ncols(const cr__modal *m);
+/* The design matrix of the poles lam[0..M) with kinds kind[0..M): for
+ * rows i = 0..nr-1 (i = k - 1), a pair gives the columns Re lambda^i and
+ * Im lambda^i, a real mode lambda^i (column-major, leading dimension ld).
+ * With dPhi != NULL also the derivative basis: the same columns of
+ * i lambda^(i-1) (Re and Im for a pair). Pairs are formed four at a time
+ * so their serial recurrences overlap. */
+void cr__design(const unsigned char *kind, const double complex *lam, size_t M, size_t nr,
+                double *Phi, size_t ld, double *dPhi);
+/* Column descriptors: column p is Re(alpha_p mu_p^i). */
+void cr__design_desc(const unsigned char *kind, const double complex *lam, size_t M,
+                     double complex *alpha, double complex *mu);
+/* Tail Gram matrix G (P x P, column-major, leading dimension ldg) of the
+ * columns Re(alpha_p mu_p^i) summed over i >= L - 1 (closed form). */
+void cr__tail_gram(size_t P, const double complex *alpha, const double complex *mu, size_t L,
+                   double *G, size_t ldg);
+/* Rows R (P x P, leading dimension ldr) with R^T R = G (PSD square root
+ * from the eigen-decomposition; G is overwritten). */
+cr_status cr__tail_rows(double *G, size_t P, double *R, size_t ldr);
+/* Given the poles (and kinds) of m, set the residues and d to the least-
  * squares optimum for the horizon: window = l2 over k < L; infinite = l2
  * over all k >= 0 with h zero beyond L (tail in closed form). */
-cr_status cr__residues_ls(const double *h, size_t L, cr_horizon horizon,
-                          cr__modal *m);
+cr_status cr__residues_ls(const double *h, size_t L, cr_horizon horizon, cr__modal *m);
 
-/* --- fit_varpro.c (refine work) ------------------------------------- */
-/* Refine poles, residues and d of m (in place) to a local minimum of the
- * l2 error for the horizon, by variable projection with Levenberg-
- * Marquardt steps; every pole stays within |lambda| <= 1 - margin.
- * Never returns a model worse than the one passed in. */
-cr_status cr__refine_varpro(const double *h, size_t L, cr_horizon horizon,
-                            double margin, cr__modal *m);
-/* The same with the pole bound |lambda| <= rho_max given directly
- * (window horizon: rho_max < 2 may exceed 1, for continuation from an
- * unstable start; infinite: rho_max < 1) and maxit > 0 LM iterations
- * (0: the default). */
-cr_status cr__refine_varpro_ex(const double *h, size_t L, cr_horizon horizon, double rho_max,
-                               int maxit, cr__modal *m);
-/* cr__refine_varpro that gives up once its poles have all come within
- * 1e-4 of the poles of ref (same kinds) while its error is still >= e_ref
- * (ref's squared error): it is then converging to ref's minimum and cannot
- * end meaningfully lower. ref may be NULL (plain refinement). */
-cr_status cr__refine_varpro_vs(const double *h, size_t L, cr_horizon horizon, double margin,
-                               const cr__modal *ref, double e_ref, cr__modal *m);
-/* Window horizon, QR-based (no Gram matrices): for poles crowded near
- * the unit circle where the default path stalls. Stops after maxit LM
- * iterations, when the squared error reaches f_stop, or on stagnation.
- * Never returns a model worse than the input (unless the input is
- * outside rho_max). */
-cr_status cr__refine_varpro_precise(const double *h, size_t L, double rho_max, int maxit,
-                                    double f_stop, cr__modal *m);
+/* ---------------------------------------------------------------------
+ * The damped least-squares driver (lm.c)
+ *
+ * Minimises f(theta) = ||r(theta)||^2 (or any objective with a Gauss-
+ * Newton model) over P parameters by Levenberg-Marquardt steps with
+ * More's scaling (a running maximum of the curvature of each parameter)
+ * and Nielsen's damping update. The evaluate callback returns f and, when
+ * asked, the model at theta in one of two forms:
+ *   normal:   H = J^T J (P x P, column-major, upper triangle) and g = J^T r;
+ *   factored: R (P x P upper triangular, column-major) and b = (Q^T r)[0:P]
+ *             with J = Q R (H = R^T R, g = R^T b), which keeps the
+ *             accuracy of a QR-based evaluation.
+ * Either way the scaled model is decomposed once per accepted point
+ * (eigen- or singular values), so trying another damping costs O(P^2).
+ * --------------------------------------------------------------------- */
+typedef struct cr__lm_problem {
+    size_t P;
+    int factored;
+    void *ctx;
+    /* f at theta; with want != 0 also the model (A = H or R, b = g or Q^T r).
+     * May project theta onto the feasible set in place (the projected
+     * point is the one evaluated). Returns 0, or -1 when theta cannot be
+     * evaluated (the step is then rejected). */
+    int (*eval)(void *ctx, double *theta, int want, double *f, double *A, double *b);
+    /* Called after each accepted step (may be NULL); nonzero stops. */
+    int (*accepted)(void *ctx, const double *theta, double f);
+} cr__lm_problem;
 
-/* --- fit_hna.c (refine work) ---------------------------------------- */
-/* Hankel-norm style fit of order N for the infinite horizon, aiming at
- * H-inf error near sigma_{N+1}. */
-cr_status cr__fit_hna(const double *h, size_t L, size_t N, double margin,
-                      cr__modal *out);
+typedef struct cr__lm_opts {
+    int maxit;          /* accepted steps at most */
+    int max_rejects;    /* consecutive rejected steps before giving up */
+    double f_stop;      /* stop once f <= f_stop */
+    double rtol;        /* an accepted step "stalls" when (f - f_new) / f < rtol */
+    int nstall;         /* stop after this many consecutive stalled steps */
+    double floor;       /* smallest scale relative to the largest (More) */
+} cr__lm_opts;
 
-/* --- fit_bt.c, fit_pencil.c (hankel/fit work) ------------------------ */
-cr_status cr__fit_bt(const double *h, size_t L, size_t N, double margin,
-                     cr__modal *out);
-cr_status cr__fit_pencil(const double *h, size_t L, size_t N, double margin,
-                         cr__modal *out);
+typedef struct cr__lm_result {
+    double f;           /* objective at the returned theta */
+    int iter, evals;
+} cr__lm_result;
 
-/* The same fits from a decomposition computed beforehand (cr_fit reuses
- * one for the records): bt needs the INFINITE (zero-padded) one with right
- * vectors, pencil the WINDOW one with left vectors, each with >= N
- * triplets. When the numerical rank (sigma_i > 1e-13 sigma_1) is below N,
- * the model has that smaller order: the kernel is then exactly
- * represented and extra modes would be noise. */
-cr_status cr__fit_bt_svd(const double *h, size_t L, size_t N, double margin,
-                         const cr__hsvd *s, cr__modal *out);
-cr_status cr__fit_pencil_svd(const double *h, size_t L, size_t N, double rmax,
-                             const cr__hsvd *s, cr__modal *out);
-/* Decompose the horizon's Hankel (N triplets) and run fit on it (fit.c);
- * L < 2 or N == 0 give d = h[0] only. cr__fit_bt and cr__fit_pencil are
- * this with (INFINITE, cr__fit_bt_svd) and (WINDOW, cr__fit_pencil_svd). */
-typedef cr_status (*cr__fit_svd_fn)(const double *h, size_t L, size_t N, double margin,
-                                    const cr__hsvd *s, cr__modal *out);
-cr_status cr__fit_with_svd(const double *h, size_t L, size_t N, double margin, cr_horizon horizon,
-                           cr__fit_svd_fn fit, cr__modal *out);
+/* theta (P values) is updated in place to the best point found; returns
+ * CR_OK (also when no step was accepted), CR_ENOMEM, or CR_ENOCONV when
+ * the start itself cannot be evaluated. */
+cr_status cr__lm(const cr__lm_problem *pb, const cr__lm_opts *o, double *theta,
+                 cr__lm_result *res);
+
+/* ---------------------------------------------------------------------
+ * Variable projection (varpro.c)
+ * --------------------------------------------------------------------- */
+typedef enum cr__vp_eval {
+    CR__VP_GRAM = 0,   /* normal equations with explicit residuals (fast) */
+    CR__VP_QR = 1      /* Householder QR, full Golub-Pereyra Jacobian
+                        * (precise; window horizon only) */
+} cr__vp_eval;
+
+typedef struct cr__vp_opts {
+    cr__vp_eval how;
+    double rho_max;    /* poles within |lambda| <= rho_max (window: < 2, so
+                        * an unstable start can be continued inwards;
+                        * infinite: < 1) */
+    int maxit;         /* LM iterations; 0: the default */
+    double f_stop;     /* stop once the squared error is <= f_stop (0: never) */
+    /* Stop early once every pole is within 1e-4 of a pole of ref (same
+     * kinds) while the squared error is still >= e_ref: the refinement is
+     * then converging to ref's minimum. ref may be NULL. */
+    const cr__modal *ref;
+    double e_ref;
+} cr__vp_opts;
+
+/* Refine poles, residues and d of m in place to a local minimum of the
+ * l2 error for the horizon. Never returns a model worse than the one
+ * passed in (by cr__modal_err2), unless that one has poles outside
+ * rho_max. stats may be NULL. */
+cr_status cr__varpro(const double *h, size_t L, cr_horizon horizon, const cr__vp_opts *o,
+                     cr__modal *m, cr__fit_stats *stats);
 
 #endif

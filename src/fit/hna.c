@@ -12,10 +12,10 @@
  *    frequency grid over poles, residues and d jointly, p = 4 .. 256
  *    (continuation towards the max norm): Gauss-Newton steps for
  *    sum |E_j|^p, weights |E_j|^(p-2), curvature p - 1 along the error's
- *    direction and 1 across it (plain IRLS overshoots by p - 1),
- *    Levenberg-Marquardt damping, a step accepted only when the L_p norm
- *    falls. Poles are projected into |lambda| <= 1 - margin after every
- *    step. The iterate with the smallest max error is kept.
+ *    direction and 1 across it (plain IRLS overshoots by p - 1), by the
+ *    damped least-squares driver of lm.c, a step accepted only when the
+ *    L_p norm falls. Poles are projected into |lambda| <= 1 - margin
+ *    after every step. The iterate with the smallest max error is kept.
  * 3. The result is never worse on the grid than the balanced truncation.
  *
  * The grid is the one the fit record measures H-inf on (cr_fft_good_size
@@ -25,7 +25,7 @@
  * ratio 1.9 hiding 2.5 on a 32L grid). With them the 8L and 32L figures
  * agree to ~0.5% in the median.
  */
-#include "fit/refine.h"
+#include "fit/fit.h"
 
 #include <cblas.h>
 #include <complex.h>
@@ -34,10 +34,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* L_p continuation: exponents and Newton steps per exponent */
+/* L_p continuation: exponents and Gauss-Newton steps per exponent */
 static const double hna_p[] = {4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0};
 #define HNA_NP (sizeof hna_p / sizeof hna_p[0])
-#define HNA_STEPS 8
+#define HNA_STEPS 16
 /* stop an exponent's steps when the L_p norm falls by less than this */
 #define HNA_RTOL 1e-4
 /* relative weight below which a grid point is left out of a step */
@@ -143,7 +143,11 @@ typedef struct lp_ws {
     double complex *U;           /* M: scaled conj unit errors */
     size_t *idx;                 /* M: grid points in the step */
     double *J, *r;               /* 2M x np, 2M */
-    double *A, *As, *g, *dt;     /* np x np, np x np, np, np */
+    double rho_max;              /* poles within |lambda| <= rho_max */
+    double p, a;                 /* the level: exponent and error scale */
+    double mx, best;             /* max error of the last evaluation; of the best iterate */
+    double *tb;                  /* np: the best iterate */
+    cr__modal *trial;            /* the model being evaluated */
 } lp_ws;
 
 static void theta_get(const cr__modal *m, size_t nx, double *t)
@@ -210,32 +214,20 @@ static inline double pow2k_m2(double x, double p)
     return p == 2.0 ? 1.0 : pow2k(x, p) / (x * x);
 }
 
-/* L_p norm (normalised by the grid weights' sum) of E - d and its max. */
-static double lp_norm(const lp_ws *w, double d, double p, double *mx)
-{
-    double a = max_abs_shift(w->E, w->M, d), s = 0.0, ws = 0.0;
-    *mx = a;
-    if (!(a > 0.0)) return 0.0;
-    for (size_t j = 0; j < w->M; j++) {
-        s += w->om[j] * pow2k(cabs(w->E[j] - d) / a, p);
-        ws += w->om[j];
-    }
-    return a * pow(s / ws, 1.0 / p);
-}
-
-/* Gauss-Newton model of phi = sum_j om_j |e_j|^p / p, e_j = E_j - d, at
- * the current model (E already holds the error without d). With
- * w_j = om_j |e_j|^(p-2) and u_j = e_j / |e_j|:
+/* Gauss-Newton model of phi = sum_j om_j |e_j|^p / (p a^(p-2)), e_j =
+ * E_j - d, a = the level's scale w->a, at the current model (E already
+ * holds the error without d). With w_j = om_j (|e_j| / a)^(p-2) and
+ * u_j = e_j / |e_j|:
  *   gradient  sum_j w_j |e_j| Re(conj(u_j) de_j),
  *   Hessian   sum_j w_j ((p - 1) Re(conj(u_j) de_j)^2 + Im(conj(u_j) de_j)^2)
  * (exact but for the second derivatives of e). J holds the rows
  * sqrt((p-1) w_j) Re(conj(u_j) de_j) (0..M-1) and sqrt(w_j) Im(..)
  * (M..2M-1); r the radial values sqrt(w_j) |e_j| / sqrt(p-1), so that
- * J^T r is the gradient. Weights are scaled by max |e| to stay finite. */
+ * J^T r is the gradient. The scale a keeps the weights finite. */
 static size_t lp_jacobian(lp_ws *w, const cr__modal *m, const double *t, double p)
 {
     const size_t M = w->M, nx = w->nx;
-    double a = max_abs_shift(w->E, M, m->d);
+    const double a = w->a;
     double *J = w->J, *r = w->r, sp = sqrt(p - 1.0);
     double complex *U = w->U;
     /* rows whose weight is negligible at this exponent carry nothing:
@@ -327,99 +319,101 @@ static void add_pole_points(lp_ws *w, const cr__modal *m)
     }
 }
 
-/* Minimise the L_p norms over theta; m holds the best iterate by max
- * error on return, *best its max error. */
-static cr_status lp_refine(lp_ws *w, cr__modal *m, cr__modal *trial, double rho_max, double *best)
+/* The evaluate callback (lm.c): f = 2 phi (lp_jacobian) at theta, with
+ * the poles projected into the disk; with want, H = J^T J and g = J^T r. */
+static int lp_eval(void *ctx, double *t, int want, double *f, double *A, double *g)
 {
-    const size_t np = w->np;
-    double *t = malloc(np * sizeof *t), *tt = malloc(np * sizeof *tt);
-    double *tb = malloc(np * sizeof *tb);
-    if (!t || !tt || !tb) {
-        free(t); free(tt); free(tb);
-        return cr__fail(CR_ENOMEM, "hna: out of memory");
+    lp_ws *w = ctx;
+    theta_set(w->trial, w->nx, t, w->rho_max);
+    err_nod(w->trial, w->H, w->zi, w->M, w->E);
+    const double d = w->trial->d, a = w->a, p = w->p;
+    double s = 0.0, mx = 0.0;
+    for (size_t j = 0; j < w->M; j++) {
+        double e = cabs(w->E[j] - d);
+        mx = fmax(mx, e);
+        s += w->om[j] * pow2k(e / a, p);
     }
-    theta_get(m, w->nx, t);
-    memcpy(tb, t, np * sizeof *t);
-    cr__modal_copy(trial, m);
-    double mu = 1e-3;
-    for (size_t ip = 0; ip < HNA_NP; ip++) {
-        double p = hna_p[ip], mx;
-        size_t M0 = w->M;
-        theta_set(m, w->nx, t, rho_max);
-        add_pole_points(w, m);
-        if (ip == 0 || w->M != M0) { /* the best iterate on the grown grid */
-            theta_set(trial, w->nx, tb, rho_max);
-            err_nod(trial, w->H, w->zi, w->M, w->E);
-            *best = max_abs_shift(w->E, w->M, trial->d);
-        }
-        const size_t M = w->M;
-        err_nod(m, w->H, w->zi, M, w->E);
-        double f = lp_norm(w, m->d, p, &mx);
-        mu = 1e-3;
-        for (int step = 0; step < HNA_STEPS; step++) {
-            size_t R = lp_jacobian(w, m, t, p);
-            /* A = J^T J, g = J^T r */
-            cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, (int)np, (int)R, 1.0, w->J,
-                        (int)R, 0.0, w->A, (int)np);
-            cblas_dgemv(CblasColMajor, CblasTrans, (int)R, (int)np, 1.0, w->J, (int)R, w->r, 1,
-                        0.0, w->g, 1);
-            int accepted = 0;
-            double ft = f;
-            for (int tr = 0; tr < 12 && !accepted; tr++) {
-                memcpy(w->As, w->A, np * np * sizeof *w->A);
-                for (size_t i = 0; i < np; i++) {
-                    w->As[i + i * np] += mu * fmax(w->A[i + i * np], 1e-300) + 1e-300;
-                    w->dt[i] = -w->g[i];
-                }
-                if (LAPACKE_dposv(LAPACK_COL_MAJOR, 'U', (lapack_int)np, 1, w->As, (lapack_int)np,
-                                  w->dt, (lapack_int)np) != 0) {
-                    mu *= 10.0;
-                    continue;
-                }
-                for (size_t i = 0; i < np; i++) tt[i] = t[i] + w->dt[i];
-                theta_set(trial, w->nx, tt, rho_max);
-                err_nod(trial, w->H, w->zi, M, w->E);
-                double mxt;
-                ft = lp_norm(w, trial->d, p, &mxt);
-                if (isfinite(ft) && ft < f) {
-                    accepted = 1;
-                    mu = fmax(mu / 3.0, 1e-9);
-                    if (mxt < *best) {
-                        *best = mxt;
-                        memcpy(tb, tt, np * sizeof *t);
-                    }
-                } else {
-                    mu *= 6.0;
-                }
-            }
-            if (!accepted) {
-                err_nod(m, w->H, w->zi, M, w->E); /* restore E of the current model */
-                break;
-            }
-            memcpy(t, tt, np * sizeof *t);
-            cr__modal_copy(m, trial);
-            double rel = (f - ft) / f;
-            f = ft;
-            if (rel < HNA_RTOL && mu < 1e-2) break;
-        }
-    }
-    theta_set(m, w->nx, tb, rho_max);
-    free(t); free(tt); free(tb);
-    return CR_OK;
+    w->mx = mx;
+    *f = 2.0 * a * a / p * s;
+    if (!isfinite(*f)) return -1;
+    if (!want) return 0;
+    size_t R = lp_jacobian(w, w->trial, t, p);
+    const int np = (int)w->np;
+    cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, np, (int)R, 1.0, w->J, (int)R, 0.0, A, np);
+    cblas_dgemv(CblasColMajor, CblasTrans, (int)R, np, 1.0, w->J, (int)R, w->r, 1, 0.0, g, 1);
+    return 0;
 }
 
-cr_status cr__fit_hna(const double *h, size_t L, size_t N, double margin, cr__modal *out)
+/* The accepted callback: keep the iterate with the smallest max error. */
+static int lp_accepted(void *ctx, const double *t, double f)
 {
-    if (!h || !out) return cr__fail(CR_EINVAL, "hna: NULL argument");
+    (void)f;
+    lp_ws *w = ctx;
+    if (w->mx < w->best) {
+        w->best = w->mx;
+        memcpy(w->tb, t, w->np * sizeof *t);
+    }
+    return 0;
+}
+
+/* Minimise the L_p norms over theta; m holds the best iterate by max
+ * error on return, w->best its max error. */
+static cr_status lp_refine(lp_ws *w, cr__modal *m, cr__modal *trial, cr__fit_stats *stats)
+{
+    const size_t np = w->np;
+    double *t = malloc(np * sizeof *t);
+    w->tb = malloc(np * sizeof *w->tb);
+    if (!t || !w->tb) {
+        free(t);
+        free(w->tb);
+        w->tb = NULL;
+        return cr__fail(CR_ENOMEM, "hna: out of memory");
+    }
+    w->trial = trial;
+    theta_get(m, w->nx, t);
+    memcpy(w->tb, t, np * sizeof *t);
+    cr__modal_copy(trial, m);
+    cr__lm_problem pb = { np, 0, w, lp_eval, lp_accepted };
+    cr_status st = CR_OK;
+    for (size_t ip = 0; ip < HNA_NP && st == CR_OK; ip++) {
+        w->p = hna_p[ip];
+        size_t M0 = w->M;
+        theta_set(m, w->nx, t, w->rho_max);
+        add_pole_points(w, m);
+        if (ip == 0 || w->M != M0) { /* the best iterate on the grown grid */
+            theta_set(trial, w->nx, w->tb, w->rho_max);
+            err_nod(trial, w->H, w->zi, w->M, w->E);
+            w->best = max_abs_shift(w->E, w->M, trial->d);
+        }
+        err_nod(m, w->H, w->zi, w->M, w->E);
+        w->a = max_abs_shift(w->E, w->M, m->d);
+        if (!(w->a > 0.0)) break;
+        /* stop a level once the L_p norm falls by less than HNA_RTOL */
+        const cr__lm_opts lo = { HNA_STEPS, 12, 0.0, 1.0 - pow(1.0 - HNA_RTOL, w->p), 1, 0.0 };
+        cr__lm_result res;
+        st = cr__lm(&pb, &lo, t, &res);
+        if (stats) {
+            stats->lm_iter += (size_t)res.iter;
+            stats->lm_eval += (size_t)res.evals;
+        }
+        if (st == CR_ENOCONV) st = CR_OK; /* the start cannot be evaluated: keep it */
+    }
+    theta_set(m, w->nx, w->tb, w->rho_max);
+    free(t);
+    free(w->tb);
+    w->tb = NULL;
+    return st;
+}
+
+cr_status cr__fit_hna(cr__fitctx *c, size_t N, cr__modal *out)
+{
+    const double *h = c->h;
+    const size_t L = c->L;
     if (L < 2) return cr__fail(CR_EINVAL, "hna: kernel length %zu < 2", L);
     if (N == 0 || N >= L) return cr__fail(CR_EINVAL, "hna: order %zu outside [1, L-1]", N);
-    if (!(margin >= 0.0 && margin < 1.0)) return cr__fail(CR_EINVAL, "hna: margin %g outside [0, 1)", margin);
-    for (size_t k = 0; k < L; k++)
-        if (!isfinite(h[k])) return cr__fail(CR_ENONFINITE, "hna: kernel has NaN/Inf at %zu", k);
-    const double rho_max = margin > 0.0 ? 1.0 - margin : 1.0 - 1e-15;
 
     /* balanced truncation: the certificate start, never returned worse */
-    cr_status st = cr__fit_bt(h, L, N, margin, out);
+    cr_status st = cr__fit_bt(c, N, out);
     if (st != CR_OK) return st;
     if (out->n == 0 || N + 1 >= L) return CR_OK; /* d only, or exact */
 
@@ -449,12 +443,7 @@ cr_status cr__fit_hna(const double *h, size_t L, size_t N, double margin, cr__mo
     w.idx = malloc(Mcap * sizeof *w.idx);
     w.J = malloc(nJ * sizeof *w.J);
     w.r = malloc(2 * Mcap * sizeof *w.r);
-    w.A = malloc(w.np * w.np * sizeof *w.A);
-    w.As = malloc(w.np * w.np * sizeof *w.As);
-    w.g = malloc(w.np * sizeof *w.g);
-    w.dt = malloc(w.np * sizeof *w.dt);
-    if (!w.H || !w.zi || !w.E || !w.U || !w.om || !w.idx || !w.J || !w.r || !w.A || !w.As ||
-        !w.g || !w.dt) {
+    if (!w.H || !w.zi || !w.E || !w.U || !w.om || !w.idx || !w.J || !w.r) {
         st = cr__fail(CR_ENOMEM, "hna: out of memory");
         goto done;
     }
@@ -466,6 +455,7 @@ cr_status cr__fit_hna(const double *h, size_t L, size_t N, double margin, cr__mo
     w.nf = nf;
     w.h = h;
     w.L = L;
+    w.rho_max = c->rmax;
     if ((st = kernel_fr(h, L, nf, w.H)) != CR_OK) goto done;
     for (size_t j = 0; j < M; j++) {
         w.zi[j] = cexp(-I * (2.0 * M_PI * (double)j / (double)nf));
@@ -475,7 +465,8 @@ cr_status cr__fit_hna(const double *h, size_t L, size_t N, double margin, cr__mo
     /* Glover's stable part (same real order when sigma_N > sigma_{N+1};
      * otherwise it is not used as a start) */
     size_t moved = 0;
-    st = cr__hna_glover(h, L, N, margin, &gl, &moved);
+    double t0 = c->stats ? cr__fit_clock() : 0.0;
+    st = cr__hna_glover(h, L, N, c->rmax, &gl, &moved);
     if (st == CR_OK && moved) st = cr__residues_ls(h, L, CR_HORIZON_INFINITE, &gl);
     if (st == CR_ENOMEM) goto done;
     int have_gl = st == CR_OK && cr__modal_order(&gl) == nx;
@@ -494,18 +485,22 @@ cr_status cr__fit_hna(const double *h, size_t L, size_t N, double margin, cr__mo
         if (max_abs_shift(w.E, w.M, gl.d) < e_start) cr__modal_copy(&g, &gl);
     }
 
+    if (c->stats) c->stats->t_start += cr__fit_clock() - t0;
+
     /* joint L_p refinement from the better start */
-    double e_ref;
-    if ((st = lp_refine(&w, &g, &t, rho_max, &e_ref)) != CR_OK) goto done;
+    t0 = c->stats ? cr__fit_clock() : 0.0;
+    st = lp_refine(&w, &g, &t, c->stats);
+    if (c->stats) c->stats->t_refine += cr__fit_clock() - t0;
+    if (st != CR_OK) goto done;
     /* never worse than balanced truncation, on the grid with the points
      * around both models' poles */
     add_pole_points(&w, &g);
-    e_ref = hinf_grid(&g, w.H, w.zi, w.M, w.E);
+    double e_ref = hinf_grid(&g, w.H, w.zi, w.M, w.E);
     double e_bt = hinf_grid(out, w.H, w.zi, w.M, w.E);
     if (e_ref < e_bt) cr__modal_copy(out, &g);
 done:
     free(w.H); free(w.zi); free(w.E); free(w.om);
-    free(w.J); free(w.r); free(w.A); free(w.As); free(w.g); free(w.dt); free(w.U); free(w.idx);
+    free(w.J); free(w.r); free(w.U); free(w.idx);
     cr__modal_free(&g);
     cr__modal_free(&t);
     cr__modal_free(&gl);

@@ -30,7 +30,7 @@
  *    rho / (s - p) = rho / (1 - p) + r z^-1 / (1 - lambda z^-1) with
  *    lambda = (1 + p) / (1 - p), r = 2 rho / (1 - p)^2.
  */
-#include "fit/refine.h"
+#include "fit/fit.h"
 
 #include <cblas.h>
 #include <complex.h>
@@ -89,14 +89,13 @@ static cr_status lyap_obs(double *A, const double *c, size_t K, double *Q, doubl
     return CR_OK;
 }
 
-cr_status cr__hna_glover(const double *h, size_t L, size_t N, double margin, cr__modal *out,
+cr_status cr__hna_glover(const double *h, size_t L, size_t N, double rho_max, cr__modal *out,
                          size_t *moved)
 {
     if (!h || !out || !moved) return cr__fail(CR_EINVAL, "hna: NULL argument");
     if (L < 3 || N == 0 || N >= L - 1)
         return cr__fail(CR_EINVAL, "hna: Glover needs 1 <= N < L - 1 (N %zu, L %zu)", N, L);
     *moved = 0;
-    const double rho_max = margin > 0.0 ? 1.0 - margin : 1.0 - 1e-15;
     size_t K = cr__hna_glover_order(L, N);
     const size_t n = L - 1;
     cr__hsvd s;
@@ -163,10 +162,8 @@ cr_status cr__hna_glover(const double *h, size_t L, size_t N, double margin, cr_
     }
     if (Kr <= N) {
         /* numerically of order <= N: truncation is already exact */
-        cr__hsvd_free(&s);
-        free(Y); free(A); free(A2); free(Q); free(U); free(T); free(B); free(C); free(Bb);
-        free(Cb); free(wr); free(wi); free(sg); free(tmp); free(idx);
-        return cr__fit_bt(h, L, N, margin, out);
+        st = cr__bt_from_svd(h, L, N, rho_max, &s, out);
+        goto done;
     }
     /* W_r (K x Kr) in U; AW = A W_r (K x Kr) in A2 */
     for (size_t j = 0; j < Kr; j++) memcpy(U + j * K, Q + (K - 1 - j) * K, K * sizeof *U);

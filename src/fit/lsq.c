@@ -1,6 +1,6 @@
-/* Linear least-squares residues for given poles, and the closed-form tail
- * energy of a modal model (MATH.md "Variable projection", "Infinite
- * objective").
+/* The design matrix of a modal channel, linear least-squares residues for
+ * given poles, and the closed-form tail rows of the infinite objective
+ * (MATH.md "Variable projection", "Infinite objective").
  *
  * Every column of the design matrix is phi_p[i] = Re(alpha_p mu_p^i),
  * i = k - 1 >= 0, with (alpha, mu) = (1, lambda) for Re lambda^i and for a
@@ -13,24 +13,18 @@
  * d only enters hhat[0] = d, so d = h[0] is optimal for both horizons and
  * the residues are fitted on k = 1.. alone.
  */
-#include "fit/refine.h"
+#include "fit/fit.h"
 
-#include <complex.h>
 #include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* S(mu) given mu^(L-1) (pw) and mu. */
-static inline double complex geo_tail(double complex mu, double complex pw)
-{
-    return pw / (1.0 - mu);
-}
-
-cr_status cr__refine_check_modal(const cr__modal *m)
+cr_status cr__modal_check(const cr__modal *m)
 {
     if (!m) return cr__fail(CR_EINVAL, "modal model is NULL");
-    if (m->n > m->cap) return cr__fail(CR_EINVAL, "modal model: %zu modes > capacity %zu", m->n, m->cap);
+    if (m->cap > 0 && m->n > m->cap)
+        return cr__fail(CR_EINVAL, "modal model: %zu modes > capacity %zu", m->n, m->cap);
     if (m->n && (!m->kind || !m->pole_re || !m->pole_im || !m->res_re || !m->res_im))
         return cr__fail(CR_EINVAL, "modal model has NULL arrays");
     for (size_t j = 0; j < m->n; j++) {
@@ -42,38 +36,127 @@ cr_status cr__refine_check_modal(const cr__modal *m)
     return CR_OK;
 }
 
-size_t cr__refine_ncols(const cr__modal *m)
+size_t cr__design_ncols(const cr__modal *m)
 {
     size_t p = 0;
     for (size_t j = 0; j < m->n; j++) p += (m->kind[j] == CR_MODE_PAIR) ? 2 : 1;
     return p;
 }
 
-/* Column descriptors (alpha, mu) of the design matrix of m. */
-static void columns(const cr__modal *m, double complex *alpha, double complex *mu)
+void cr__design_desc(const unsigned char *kind, const double complex *lam, size_t M,
+                     double complex *alpha, double complex *mu)
 {
     size_t p = 0;
-    for (size_t j = 0; j < m->n; j++) {
-        double complex lam = CMPLX(m->pole_re[j], m->kind[j] == CR_MODE_PAIR ? m->pole_im[j] : 0.0);
+    for (size_t j = 0; j < M; j++) {
+        int pair = kind[j] == CR_MODE_PAIR;
         alpha[p] = 1.0;
-        mu[p++] = lam;
-        if (m->kind[j] == CR_MODE_PAIR) {
+        mu[p++] = pair ? lam[j] : creal(lam[j]);
+        if (pair) {
             alpha[p] = -I;
-            mu[p++] = lam;
+            mu[p++] = lam[j];
         }
     }
 }
 
-void cr__refine_tail_gram(size_t P, const double complex *alpha,
-                          const double complex *mu, size_t L, double *G,
-                          size_t ldg)
+/* Columns Re/Im lambda^i (and Re/Im i lambda^(i-1)) of DG pairs starting
+ * at columns pc[t]. Each pair is a serial complex recurrence whose
+ * multiply latency dominates; running DG of them in one loop (fully
+ * unrolled, so the state stays in registers) overlaps the chains. The
+ * arithmetic per pair is that of a single pair. */
+#define DG 4
+static void pair_cols(double *Phi, double *dPhi, size_t ld, size_t nr, const size_t *pc,
+                      const double *lr, const double *li, size_t G)
+{
+    double zr[DG], zi[DG], pr[DG], pi[DG], ar[DG], ai[DG];
+    double *f0[DG], *f1[DG], *d0[DG], *d1[DG];
+    for (size_t t = 0; t < DG; t++) {
+        size_t c = pc[t < G ? t : 0];
+        zr[t] = 1.0;
+        zi[t] = pr[t] = pi[t] = 0.0;
+        ar[t] = lr[t < G ? t : 0];
+        ai[t] = li[t < G ? t : 0];
+        f0[t] = Phi + c * ld;
+        f1[t] = Phi + (c + 1) * ld;
+        d0[t] = dPhi ? dPhi + c * ld : NULL;
+        d1[t] = dPhi ? dPhi + (c + 1) * ld : NULL;
+    }
+    if (G == DG && dPhi) {
+        for (size_t n = 0; n < nr; n++) {
+            const double dn = (double)n;
+#pragma GCC unroll 4
+            for (size_t t = 0; t < DG; t++) {
+                f0[t][n] = zr[t];
+                f1[t][n] = zi[t];
+                d0[t][n] = dn * pr[t]; /* n lambda^(n-1) */
+                d1[t][n] = dn * pi[t];
+                pr[t] = zr[t];
+                pi[t] = zi[t];
+                double u = zr[t] * ar[t] - zi[t] * ai[t];
+                zi[t] = zr[t] * ai[t] + zi[t] * ar[t];
+                zr[t] = u;
+            }
+        }
+        return;
+    }
+    for (size_t t = 0; t < G; t++) {
+        double *restrict a0 = f0[t], *restrict a1 = f1[t];
+        double *restrict b0 = d0[t], *restrict b1 = d1[t];
+        double xr = 1.0, xi = 0.0, qr = 0.0, qi = 0.0;
+        for (size_t n = 0; n < nr; n++) {
+            a0[n] = xr;
+            a1[n] = xi;
+            if (b0) {
+                b0[n] = (double)n * qr;
+                b1[n] = (double)n * qi;
+            }
+            qr = xr;
+            qi = xi;
+            double u = xr * ar[t] - xi * ai[t];
+            xi = xr * ai[t] + xi * ar[t];
+            xr = u;
+        }
+    }
+}
+
+void cr__design(const unsigned char *kind, const double complex *lam, size_t M, size_t nr,
+                double *Phi, size_t ld, double *dPhi)
+{
+    size_t p = 0, pc[DG], g = 0;
+    double glr[DG], gli[DG];
+    for (size_t j = 0; j < M; j++) {
+        if (kind[j] == CR_MODE_PAIR) {
+            pc[g] = p;
+            glr[g] = creal(lam[j]);
+            gli[g] = cimag(lam[j]);
+            if (++g == DG) {
+                pair_cols(Phi, dPhi, ld, nr, pc, glr, gli, g);
+                g = 0;
+            }
+            p += 2;
+        } else {
+            double *restrict f0 = Phi + p * ld, *restrict d0 = dPhi ? dPhi + p * ld : NULL;
+            double z = 1.0, zp = 0.0, l = creal(lam[j]);
+            for (size_t n = 0; n < nr; n++) {
+                f0[n] = z;
+                if (d0) d0[n] = (double)n * zp;
+                zp = z;
+                z *= l;
+            }
+            p += 1;
+        }
+    }
+    if (g > 0) pair_cols(Phi, dPhi, ld, nr, pc, glr, gli, g);
+}
+
+void cr__tail_gram(size_t P, const double complex *alpha, const double complex *mu, size_t L,
+                   double *G, size_t ldg)
 {
     size_t e = L ? L - 1 : 0;
     for (size_t p = 0; p < P; p++) {
         for (size_t q = p; q < P; q++) {
             double complex m1 = mu[p] * mu[q], m2 = mu[p] * conj(mu[q]);
-            double complex s1 = geo_tail(m1, cr__cpow(m1, e));
-            double complex s2 = geo_tail(m2, cr__cpow(m2, e));
+            double complex s1 = cr__cpow(m1, e) / (1.0 - m1);
+            double complex s2 = cr__cpow(m2, e) / (1.0 - m2);
             double g = 0.5 * creal(alpha[p] * alpha[q] * s1 + alpha[p] * conj(alpha[q]) * s2);
             G[p + q * ldg] = g;
             G[q + p * ldg] = g;
@@ -81,7 +164,7 @@ void cr__refine_tail_gram(size_t P, const double complex *alpha,
     }
 }
 
-cr_status cr__refine_tail_rows(double *G, size_t P, double *R, size_t ldr)
+cr_status cr__tail_rows(double *G, size_t P, double *R, size_t ldr)
 {
     /* Symmetric square root rows R with R^T R = G: eigen-decomposition
      * rather than Cholesky because G is only PSD (often numerically
@@ -109,7 +192,7 @@ cr_status cr__residues_ls(const double *h, size_t L, cr_horizon horizon,
     if (L == 0) return cr__fail(CR_EINVAL, "residues_ls: kernel length is 0");
     if (horizon != CR_HORIZON_WINDOW && horizon != CR_HORIZON_INFINITE)
         return cr__fail(CR_EINVAL, "residues_ls: invalid horizon %d", (int)horizon);
-    cr_status st = cr__refine_check_modal(m);
+    cr_status st = cr__modal_check(m);
     if (st != CR_OK) return st;
     for (size_t k = 0; k < L; k++)
         if (!isfinite(h[k])) return cr__fail(CR_ENONFINITE, "residues_ls: kernel has NaN/Inf at %zu", k);
@@ -125,7 +208,7 @@ cr_status cr__residues_ls(const double *h, size_t L, cr_horizon horizon,
         m->res_im[j] = 0.0;
         if (m->kind[j] == CR_MODE_REAL) m->pole_im[j] = 0.0;
     }
-    size_t P = cr__refine_ncols(m);
+    size_t P = cr__design_ncols(m);
     size_t nw = L - 1;                 /* window rows, k = 1..L-1 */
     size_t rows = nw + (inf ? P : 0);
     if (P == 0 || rows == 0) return CR_OK;
@@ -140,36 +223,19 @@ cr_status cr__residues_ls(const double *h, size_t L, cr_horizon horizon,
     double *sv = malloc(P * sizeof *sv);
     double complex *alpha = malloc(P * sizeof *alpha);
     double complex *mu = malloc(P * sizeof *mu);
+    double complex *lam = malloc(m->n * sizeof *lam);
     double *G = inf ? malloc(P * P * sizeof *G) : NULL;
-    if (!A || !b || !scale || !sv || !alpha || !mu || (inf && !G)) {
+    if (!A || !b || !scale || !sv || !alpha || !mu || !lam || (inf && !G)) {
         st = cr__fail(CR_ENOMEM, "residues_ls: out of memory");
         goto done;
     }
-    columns(m, alpha, mu);
-    /* window rows: powers by complex recurrence (no pow) */
-    for (size_t p = 0; p < P; p++) {
-        double *col = A + p * ld;
-        if (alpha[p] == 1.0 && p + 1 < P && alpha[p + 1] == -I) {
-            double complex z = 1.0, l = mu[p];
-            double *col2 = A + (p + 1) * ld;
-            for (size_t i = 0; i < nw; i++) {
-                col[i] = creal(z);
-                col2[i] = cimag(z);
-                z *= l;
-            }
-            p++;
-        } else {
-            double z = 1.0, l = creal(mu[p]);
-            for (size_t i = 0; i < nw; i++) {
-                col[i] = z;
-                z *= l;
-            }
-        }
-    }
+    for (size_t j = 0; j < m->n; j++) lam[j] = CMPLX(m->pole_re[j], m->pole_im[j]);
+    cr__design_desc(m->kind, lam, m->n, alpha, mu);
+    cr__design(m->kind, lam, m->n, nw, A, ld, NULL);
     memcpy(b, h + 1, nw * sizeof *b);
     if (inf) {
-        cr__refine_tail_gram(P, alpha, mu, L, G, P);
-        st = cr__refine_tail_rows(G, P, A + nw, ld);
+        cr__tail_gram(P, alpha, mu, L, G, P);
+        st = cr__tail_rows(G, P, A + nw, ld);
         if (st != CR_OK) goto done;
     }
     /* column equilibration, then a rank-revealing SVD solve: nearby poles
@@ -244,6 +310,7 @@ done:
     free(sv);
     free(alpha);
     free(mu);
+    free(lam);
     free(G);
     return st;
 }

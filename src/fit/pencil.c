@@ -117,8 +117,8 @@ ls_done:
     return st;
 }
 
-cr_status cr__fit_pencil_svd(const double *h, size_t L, size_t N, double rmax,
-                             const cr__hsvd *s, cr__modal *out)
+cr_status cr__pencil_from_svd(const double *h, size_t L, size_t N, double rmax,
+                              const cr__hsvd *s, cr__modal *out)
 {
     if (h == NULL || s == NULL || out == NULL) return cr__fail(CR_EINVAL, "fit_pencil: NULL argument");
     if (s->U == NULL || s->m != L / 2 || s->n != L - L / 2)
@@ -178,7 +178,13 @@ done:
     return st;
 }
 
-cr_status cr__fit_pencil(const double *h, size_t L, size_t N, double margin, cr__modal *out)
+cr_status cr__fit_pencil(cr__fitctx *c, size_t N, cr__modal *out)
 {
-    return cr__fit_with_svd(h, L, N, 1.0 - margin, CR_HORIZON_WINDOW, cr__fit_pencil_svd, out);
+    const cr__hsvd *s;
+    cr_status st = cr__fitctx_svd(c, CR_HORIZON_WINDOW, N, &s);
+    if (st != CR_OK) return st;
+    double t0 = c->stats ? cr__fit_clock() : 0.0;
+    st = cr__pencil_from_svd(c->h, c->L, N, c->rmax, s, out);
+    if (c->stats) c->stats->t_start += cr__fit_clock() - t0;
+    return st;
 }

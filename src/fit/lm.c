@@ -1,0 +1,150 @@
+/* The damped least-squares driver (fit.h "The damped least-squares
+ * driver"): Levenberg-Marquardt with More's scaling and Nielsen's damping
+ * update, shared by every refinement in the fit layer.
+ *
+ * In scaled variables t = D theta (D = diag(d), d_q the running maximum of
+ * the curvature sqrt(H_qq) of parameter q, floored at floor * max d), the
+ * Gauss-Newton model of f = ||r||^2 around theta is
+ *   f(theta + s) ~ f + 2 g~^T t + t^T H~ t,  H~ = D^-1 H D^-1, g~ = D^-1 g,
+ * and a damped step is t = -(H~ + lambda I)^-1 g~. H~ is decomposed once
+ * per accepted point, H~ = V diag(e) V^T (eigenvalues of the normal form,
+ * or squared singular values of R D^-1 for the factored form, where
+ * V^T g~ = S U^T b comes without forming H), so
+ *   t = -V diag(1 / (e + lambda)) c,  c = V^T g~,
+ *   predicted decrease = sum_i c_i^2 (e_i + 2 lambda) / (e_i + lambda)^2,
+ * and every retry with another lambda costs O(P^2). Nielsen's update:
+ * lambda *= max(1/3, 1 - (2 rho - 1)^3) on acceptance (rho = actual /
+ * predicted decrease), lambda *= nu, nu *= 2 on rejection. The running
+ * maximum keeps the damping a direction once had when its curvature
+ * vanishes (a pair's imaginary part near the real axis), so it cannot
+ * absorb huge steps that stall every other direction. */
+#include "fit/fit.h"
+
+#include <cblas.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+cr_status cr__lm(const cr__lm_problem *pb, const cr__lm_opts *o, double *theta,
+                 cr__lm_result *res)
+{
+    const size_t P = pb->P;
+    res->f = INFINITY;
+    res->iter = res->evals = 0;
+    if (P == 0) {
+        double f;
+        if (pb->eval(pb->ctx, theta, 0, &f, NULL, NULL) != 0) return CR_ENOCONV;
+        res->f = f;
+        res->evals = 1;
+        return CR_OK;
+    }
+    /* one block: A, V, U (P x P); b, d, dn, e, c, step, tnew (P) */
+    double *blk = malloc((3 * P * P + 7 * P) * sizeof *blk);
+    if (!blk) return cr__fail(CR_ENOMEM, "refinement: out of memory (%zu parameters)", P);
+    double *A = blk, *V = A + P * P, *U = V + P * P, *b = U + P * P, *d = b + P, *dn = d + P;
+    double *e = dn + P;
+    double *c = e + P, *step = c + P, *tnew = step + P;
+    memset(d, 0, P * sizeof *d);
+
+    double f;
+    res->evals = 1;
+    if (pb->eval(pb->ctx, theta, 1, &f, A, b) != 0 || !isfinite(f)) {
+        free(blk);
+        return CR_ENOCONV;
+    }
+    double lambda = 1e-3, nu = 2.0;
+    int fresh = 1, rejects = 0, stall = 0;
+    for (int it = 0; it < o->maxit && f > o->f_stop; it++) {
+        if (fresh) {
+            /* curvature of each parameter: sqrt(H_qq) = ||column q of J|| */
+            double dmax = 0.0;
+            for (size_t q = 0; q < P; q++) {
+                double s = 0.0;
+                if (pb->factored)
+                    for (size_t i = 0; i <= q; i++) s += A[i + q * P] * A[i + q * P];
+                else
+                    s = A[q + q * P] > 0.0 ? A[q + q * P] : 0.0;
+                d[q] = fmax(d[q], sqrt(s));
+                dmax = fmax(dmax, d[q]);
+            }
+            if (!(dmax > 0.0) || !isfinite(dmax)) break;
+            for (size_t q = 0; q < P; q++) dn[q] = fmax(d[q], o->floor * dmax);
+            lapack_int info;
+            if (pb->factored) {
+                /* R D^-1 = U S V^T; e = S^2, c = V^T g~ = S U^T b */
+                for (size_t q = 0; q < P; q++)
+                    for (size_t i = 0; i < P; i++)
+                        A[i + q * P] = i <= q ? A[i + q * P] / dn[q] : 0.0;
+                info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'A', (lapack_int)P, (lapack_int)P, A,
+                                      (lapack_int)P, e, U, (lapack_int)P, V, (lapack_int)P);
+                if (info == 0) {
+                    /* V holds V^T: transpose it; c = S (U^T b) */
+                    for (size_t q = 0; q < P; q++)
+                        for (size_t i = q + 1; i < P; i++) {
+                            double t = V[i + q * P];
+                            V[i + q * P] = V[q + i * P];
+                            V[q + i * P] = t;
+                        }
+                    cblas_dgemv(CblasColMajor, CblasTrans, (int)P, (int)P, 1.0, U, (int)P, b, 1,
+                                0.0, c, 1);
+                    for (size_t i = 0; i < P; i++) {
+                        c[i] *= e[i];
+                        e[i] *= e[i];
+                    }
+                }
+            } else {
+                /* H~ = V diag(e) V^T; c = V^T g~ */
+                for (size_t q = 0; q < P; q++)
+                    for (size_t i = 0; i <= q; i++) V[i + q * P] = A[i + q * P] / (dn[i] * dn[q]);
+                info = LAPACKE_dsyev(LAPACK_COL_MAJOR, 'V', 'U', (lapack_int)P, V, (lapack_int)P,
+                                     e);
+                if (info == 0) {
+                    for (size_t q = 0; q < P; q++) step[q] = b[q] / dn[q];
+                    cblas_dgemv(CblasColMajor, CblasTrans, (int)P, (int)P, 1.0, V, (int)P, step,
+                                1, 0.0, c, 1);
+                    for (size_t i = 0; i < P; i++) e[i] = e[i] > 0.0 ? e[i] : 0.0;
+                }
+            }
+            if (info != 0) break;
+            fresh = 0;
+        }
+        /* t = -V diag(1 / (e + lambda)) c, then theta + D^-1 t */
+        double pred = 0.0;
+        for (size_t i = 0; i < P; i++) {
+            double den = e[i] + lambda;
+            pred += c[i] * c[i] * (e[i] + 2.0 * lambda) / (den * den);
+            tnew[i] = -c[i] / den;
+        }
+        cblas_dgemv(CblasColMajor, CblasNoTrans, (int)P, (int)P, 1.0, V, (int)P, tnew, 1, 0.0,
+                    step, 1);
+        for (size_t q = 0; q < P; q++) tnew[q] = theta[q] + step[q] / dn[q];
+        double fn;
+        res->evals++;
+        int ok = pb->eval(pb->ctx, tnew, 1, &fn, A, b) == 0 && isfinite(fn);
+        if (ok && fn < f) {
+            double rho = pred > 0.0 ? (f - fn) / pred : 1.0;
+            double rel = (f - fn) / f;
+            memcpy(theta, tnew, P * sizeof *theta);
+            f = fn;
+            res->iter++;
+            double t = 2.0 * rho - 1.0;
+            lambda *= fmax(1.0 / 3.0, 1.0 - t * t * t);
+            nu = 2.0;
+            rejects = 0;
+            fresh = 1;
+            stall = rel < o->rtol ? stall + 1 : 0;
+            if (pb->accepted && pb->accepted(pb->ctx, theta, f)) break;
+            if (stall >= o->nstall) break;
+        } else {
+            /* A and b now describe the rejected point; the kept
+             * decomposition (V, e, c, dn) still describes theta */
+            lambda *= nu;
+            nu *= 2.0;
+            if (++rejects > o->max_rejects) break;
+        }
+    }
+    res->f = f;
+    free(blk);
+    return CR_OK;
+}
