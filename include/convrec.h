@@ -88,6 +88,71 @@ CR_API cr_status cr_npy_read(const char *path, cr_array *out);
 CR_API cr_status cr_npy_write(const char *path, const cr_array *a);
 CR_API void cr_array_free(cr_array *a);
 
+/* Memory limit for what files claim. Every size read from a file (a .npy
+ * array, a safetensors tensor after conversion, a model's arrays) is
+ * checked against the real file size and against CR_MAX_ALLOC bytes before
+ * anything is allocated for it; a larger claim is refused with CR_EOVERFLOW
+ * and a detail saying how many bytes it would need. The limit is fixed when
+ * libconvrec is built (default 16 GiB; CPPFLAGS=-DCR_MAX_ALLOC=... to
+ * change it); cr_max_alloc() returns the value the library was built with. */
+#ifndef CR_MAX_ALLOC
+#define CR_MAX_ALLOC ((size_t)16 << 30)
+#endif
+CR_API size_t cr_max_alloc(void);
+
+/* ======================================================================
+ * safetensors checkpoints (io/safetensors.c)
+ *
+ * Tensors of any .safetensors file (the checkpoints of PyTorch, JAX, ...
+ * saved with the safetensors library), e.g. the long-convolution kernels of
+ * a trained network, read as cr_arrays ready for cr_fit. The file is
+ * validated before anything big is allocated: the header length (at most
+ * 100 MB, within the file), the JSON header (UTF-8, no duplicated names),
+ * every tensor's dtype, shape and data_offsets against each other and
+ * against the file size (the tensors must tile the data section exactly,
+ * as the reference reader requires). Only the requested tensor's bytes are
+ * then read. Every failure names the file and the problem.
+ * Threading: no shared state; any number of threads may read at once.
+ * ====================================================================== */
+
+/* One tensor of a listing. */
+typedef struct cr_tensor_info {
+    const char *name;  /* the tensor's name, stored in the listing's block */
+    char dtype[16];    /* as written in the file: "F32", "BF16", "I64", ... */
+    int ndim;          /* 0..8 */
+    size_t shape[8];   /* shape[0..ndim-1]; unused entries are 1 */
+} cr_tensor_info;
+
+/* List the tensors of a safetensors file, sorted by name.
+ *   path: the file.
+ *   out:  receives an array of *n entries [size: *n], names included, in
+ *         one allocation owned by the caller: free(*out). NULL on failure.
+ *   n:    receives the number of tensors (0 for a file without any).
+ * __metadata__ is not a tensor and is not listed. */
+CR_API cr_status cr_safetensors_list(const char *path, cr_tensor_info **out, size_t *n);
+
+/* Read tensor `name` of a safetensors file as a float array.
+ *   path:  the file; name: the tensor's exact name.
+ *   dtype: CR_FLOAT64 or CR_FLOAT32, the element type of out->data.
+ *          File dtypes F64, F32, F16 (IEEE half) and BF16 (bfloat16) are
+ *          converted: to float64 exactly from all four; to float32 exactly
+ *          from F32, F16 and BF16, and rounded to nearest from F64 (a value
+ *          beyond float32's range: CR_EOVERFLOW). Any other dtype:
+ *          CR_EDTYPE, the detail naming it.
+ *   Shapes: (L,) gives a 1-D array of shape (L); (C, L) and (C, 1, L) (a
+ *          depthwise conv1d weight) give a 2-D array (C, L), row-major: the
+ *          layout of cr_fit's kernel bank. Other shapes or a zero dimension:
+ *          CR_ESHAPE.
+ *   Values: NaN or Inf gives CR_ENONFINITE (the detail names the element).
+ *   Memory: C * L * sizeof(element) must be <= CR_MAX_ALLOC (CR_EOVERFLOW,
+ *          the detail says how many bytes it would need).
+ *   A name the file does not have gives CR_EINVAL, and the detail lists the
+ *          tensors present (see also cr_safetensors_list).
+ *   out:   receives the array; its data is owned by the caller
+ *          (cr_array_free). Zeroed on failure. */
+CR_API cr_status cr_safetensors_read(const char *path, const char *name, cr_dtype dtype,
+                                     cr_array *out);
+
 /* ======================================================================
  * Spectral module (spectral.c): FFT convolution, streaming convolution,
  * frequency responses, Hankel products by FFT.
