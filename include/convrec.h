@@ -11,10 +11,31 @@
  * never prints, exits or aborts. cr_error_detail() gives a one-line
  * description of the last failure in the calling thread.
  *
- * Threading: functions that take a `const` object may be called concurrently
- * on the same object. Objects passed non-const must not be shared between
- * threads without external locking. OpenMP is used only at the top level,
- * across channels; BLAS runs single-threaded inside those regions.
+ * Threading contract (tested under ThreadSanitizer by tests/test_threads):
+ *   - In general: functions that take a `const` object may be called
+ *     concurrently on the same object; an object passed non-const must not
+ *     be used by another thread at the same time (no internal locking).
+ *   - cr_model: immutable and shareable once built (by cr_fit,
+ *     cr_model_load, cr_model_copy, or the last cr_model_set_* call): any
+ *     number of threads may query it, materialise kernels and errors,
+ *     convert, export, save, copy it and create streams from it at once.
+ *     The cr_model_set_* calls must not overlap any other use.
+ *   - cr_stream_d/_f, cr_ols_d/_f, cr_fir_d/_f: hold a state: one thread at
+ *     a time per object. Separate objects are independent, also when made
+ *     from the same model; a stream keeps no pointer into its model.
+ *   - cr_fit: reentrant: concurrent calls are allowed, on the same or
+ *     different kernels. It changes no global state (not OpenBLAS's thread
+ *     count either); its OpenMP threads are its own (nthreads). A
+ *     multithreaded OpenBLAS inside its threads oversubscribes the cores:
+ *     run with OPENBLAS_NUM_THREADS=1 (the convrec command does so).
+ *   - cr_hankel_op: apply/apply_t on a const op from any number of threads.
+ *   - The FFT plan cache (spectral module) is internal and thread-safe:
+ *     everything that uses FFTs may be called from any thread.
+ *   - cr_error_detail(): per thread (the last failure of the calling thread).
+ *   - Files (npy, safetensors, model, export): reentrant; writes are atomic
+ *     (temporary file + rename), so two writers of one path leave one of the
+ *     two files whole, never a mix.
+ * OpenMP is used only at the top level, across channels.
  */
 #ifndef CONVREC_H
 #define CONVREC_H
@@ -296,7 +317,8 @@ CR_API cr_status cr_hsv(const double *h, size_t L, cr_horizon horizon,
  * has a kind (unused, real, conjugate pair), a pole lambda and a residue r
  * (one representative per pair), and the channel has a feedthrough d:
  *   hhat[0] = d, hhat[k] = sum_m w_m Re(r_m lambda_m^(k-1)), w = 2 for pairs.
- * A model is immutable after it is built; share it freely across threads.
+ * A model is immutable after it is built; share it freely across threads
+ * (const calls only; see the threading contract at the top).
  * ====================================================================== */
 typedef enum cr_mode_kind {
     CR_MODE_UNUSED = 0,
