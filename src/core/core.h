@@ -78,6 +78,14 @@ static inline int cr__mul_ok(size_t a, size_t b, size_t *out)
     return 1;
 }
 
+/* The status of a failed LAPACKE call: LAPACKE returns -1010 / -1011
+ * (LAPACK_WORK_MEMORY_ERROR, LAPACK_TRANSPOSE_MEMORY_ERROR) when its own
+ * workspace malloc fails, which is CR_ENOMEM, not a LAPACK failure. */
+static inline cr_status cr__lapack_status(long info)
+{
+    return info == -1010 || info == -1011 ? CR_ENOMEM : CR_ELAPACK;
+}
+
 /* Atomic file writing (file.c): open a temporary file beside path (its
  * name goes to tmp), write, then cr__commit_tmpfile(f, tmp, path, ok) syncs,
  * closes and renames it over path, or removes it when ok == 0 or anything

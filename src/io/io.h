@@ -5,7 +5,8 @@
  * The safetensors reader validates in the order that bounds its cost by the
  * real file, never by what the file claims: the 8-byte header length first
  * (at most CR__ST_MAX_HEADER and within the file), then the JSON header
- * (read whole, parsed, checked entry by entry), then every tensor's dtype,
+ * (read whole, checked as strict JSON, then read entry by entry without a
+ * JSON tree), then every tensor's dtype,
  * shape and byte range against each other and against the real data
  * section, which they must tile exactly (as the reference implementation
  * requires). Only then is tensor data read, and only the bytes asked for.
@@ -15,7 +16,6 @@
 
 #include "core/core.h"
 
-#include <cjson/cJSON.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -47,13 +47,20 @@ typedef struct cr__st_tensor {
     uint64_t begin, end;/* byte range in the data section, end exclusive */
 } cr__st_tensor;
 
+/* One __metadata__ entry (strings unescaped, in the header buffer). */
+typedef struct cr__st_meta {
+    const char *key, *value;
+} cr__st_meta;
+
 typedef struct cr__st_file {
     const char *path;       /* as given to open (not copied) */
     FILE *f;
     uint64_t size;          /* file size */
     uint64_t data_start;    /* 8 + header length */
-    cJSON *root;            /* the parsed header */
-    const cJSON *meta;      /* __metadata__ (an object of strings) or NULL */
+    char *hdr;              /* the header; names and strings point into it */
+    int has_meta;           /* __metadata__ present */
+    size_t nmeta;           /* its entries, sorted by key */
+    cr__st_meta *meta;
     size_t n;               /* tensors, in header order */
     cr__st_tensor *t;
     int ranges_ok;          /* cr__st_check_ranges passed: data may be read */

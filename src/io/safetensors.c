@@ -29,17 +29,6 @@ static const struct {
     {"U64", CR__ST_U64, 8},   {"F64", CR__ST_F64, 8},   {"C64", CR__ST_C64, 8},
 };
 
-/* A JSON number that is an exact non-negative integer <= 2^53 (cJSON keeps
- * numbers as doubles: larger ones may have been rounded). */
-static int json_uint(const cJSON *x, uint64_t *out)
-{
-    if (!cJSON_IsNumber(x)) return 0;
-    double v = x->valuedouble;
-    if (!(v >= 0.0) || v > 9007199254740992.0 || v != floor(v)) return 0;
-    *out = (uint64_t)v;
-    return 1;
-}
-
 /* Strict UTF-8 (no overlong forms, no surrogates, <= U+10FFFF), as the
  * reference requires of the header. Returns the offset of the first bad
  * byte, or n. */
@@ -67,16 +56,138 @@ static size_t utf8_valid(const unsigned char *s, size_t n)
     return n;
 }
 
+/* Strict JSON (RFC 8259) syntax: returns 1 and sets *end past the value,
+ * or 0 and sets *end at the first bad byte. Allocates nothing; recursion
+ * is replaced by a bounded stack. \u escapes must be well-formed (surrogates
+ * in pairs), raw control characters are refused inside strings. */
+#define JSON_DEPTH 256 /* a safetensors header needs 3 */
+static int hexval(unsigned char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+static int hex4(const unsigned char *s, size_t n, size_t i, unsigned *v)
+{
+    if (n - i < 4) return 0;
+    *v = 0;
+    for (int k = 0; k < 4; k++) {
+        int h = hexval(s[i + (size_t)k]);
+        if (h < 0) return 0;
+        *v = *v << 4 | (unsigned)h;
+    }
+    return 1;
+}
+static int json_string(const unsigned char *s, size_t n, size_t *pi)
+{
+    size_t i = *pi + 1; /* past the quote */
+    while (i < n && s[i] != '"') {
+        if (s[i] < 0x20) break;
+        if (s[i] != '\\') { i++; continue; }
+        if (++i >= n) break;
+        unsigned u, lo;
+        switch (s[i]) {
+        case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+            i++;
+            continue;
+        case 'u':
+            if (!hex4(s, n, i + 1, &u)) { *pi = i; return 0; }
+            i += 5;
+            if (u >= 0xdc00 && u <= 0xdfff) { *pi = i; return 0; } /* lone low surrogate */
+            if (u >= 0xd800 && u <= 0xdbff) { /* needs its low half */
+                if (n - i < 6 || s[i] != '\\' || s[i + 1] != 'u' || !hex4(s, n, i + 2, &lo) ||
+                    lo < 0xdc00 || lo > 0xdfff) { *pi = i; return 0; }
+                i += 6;
+            }
+            continue;
+        default:
+            *pi = i;
+            return 0;
+        }
+    }
+    if (i >= n || s[i] != '"') { *pi = i; return 0; }
+    *pi = i + 1;
+    return 1;
+}
+static int json_number(const unsigned char *s, size_t n, size_t *pi)
+{
+    size_t i = *pi;
+#define DIGITS(min)                                                        \
+    do {                                                                   \
+        size_t d0 = i;                                                     \
+        while (i < n && s[i] >= '0' && s[i] <= '9') i++;                   \
+        if (i - d0 < (min)) { *pi = i; return 0; }                         \
+    } while (0)
+    if (i < n && s[i] == '-') i++;
+    if (i < n && s[i] == '0') i++;
+    else DIGITS(1);
+    if (i < n && s[i] == '.') { i++; DIGITS(1); }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-')) i++;
+        DIGITS(1);
+    }
+#undef DIGITS
+    *pi = i;
+    return 1;
+}
+static int json_syntax(const unsigned char *s, size_t n, size_t *end)
+{
+    unsigned char stack[JSON_DEPTH];
+    int depth = 0;
+    size_t i = 0;
+    enum { VALUE, ARR_FIRST, OBJ_FIRST, OBJ_KEY, AFTER } st = VALUE;
+#define WS() while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++
+#define BAD() do { *end = i; return 0; } while (0)
+    for (;;) {
+        WS();
+        switch (st) {
+        case ARR_FIRST:
+            if (i < n && s[i] == ']') { i++; depth--; st = AFTER; continue; }
+            st = VALUE;
+            continue;
+        case OBJ_FIRST:
+            if (i < n && s[i] == '}') { i++; depth--; st = AFTER; continue; }
+            /* fall through */
+        case OBJ_KEY:
+            if (i >= n || s[i] != '"' || !json_string(s, n, &i)) BAD();
+            WS();
+            if (i >= n || s[i] != ':') BAD();
+            i++;
+            st = VALUE;
+            continue;
+        case VALUE:
+            if (i >= n) BAD();
+            if (s[i] == '{' || s[i] == '[') {
+                if (depth == JSON_DEPTH) BAD();
+                stack[depth++] = s[i];
+                st = s[i++] == '{' ? OBJ_FIRST : ARR_FIRST;
+                continue;
+            }
+            if (s[i] == '"') { if (!json_string(s, n, &i)) BAD(); }
+            else if (s[i] == '-' || (s[i] >= '0' && s[i] <= '9')) { if (!json_number(s, n, &i)) BAD(); }
+            else if (n - i >= 4 && memcmp(s + i, "true", 4) == 0) i += 4;
+            else if (n - i >= 5 && memcmp(s + i, "false", 5) == 0) i += 5;
+            else if (n - i >= 4 && memcmp(s + i, "null", 4) == 0) i += 4;
+            else BAD();
+            st = AFTER;
+            continue;
+        case AFTER:
+            if (depth == 0) { *end = i; return 1; }
+            if (i >= n) BAD();
+            if (s[i] == ',') { i++; st = stack[depth - 1] == '{' ? OBJ_KEY : VALUE; continue; }
+            if (s[i] == (stack[depth - 1] == '{' ? '}' : ']')) { i++; depth--; continue; }
+            BAD();
+        }
+    }
+#undef WS
+#undef BAD
+}
+
 static int cmp_range(const void *a, const void *b)
 {
     const cr__st_tensor *x = *(const cr__st_tensor *const *)a, *y = *(const cr__st_tensor *const *)b;
     if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
     return (x->end > y->end) - (x->end < y->end);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 void cr__st_shape_str(const cr__st_tensor *t, char *buf, size_t cap)
@@ -97,61 +208,219 @@ void cr__st_shape_str(const cr__st_tensor *t, char *buf, size_t cap)
 #undef PUT
 }
 
-/* One tensor entry of the header. */
-static cr_status parse_entry(const char *path, const cJSON *it, unsigned flags, cr__st_tensor *t)
+/* ---------------------------------------------------------------------
+ * The header's schema, read from the JSON text that json_syntax accepted:
+ * so the parser relies on well-formed JSON and checks only the schema.
+ * Strings are unescaped in place (never longer than their escaped form)
+ * and NUL-terminated at or before their closing quote; names and values
+ * point into the header buffer. A handful of allocations per file (cJSON
+ * made one or two per JSON node, some ten times the header's size).
+ * --------------------------------------------------------------------- */
+typedef struct jcur {
+    char *s;  /* the header, NUL-terminated */
+    size_t n; /* its length */
+    size_t i;
+} jcur;
+
+static void jws(jcur *c)
 {
-    const char *k = it->string;
-    if (!cJSON_IsObject(it))
-        return cr__fail(CR_EFORMAT, "%s: tensor '%s': entry is not an object", path, k);
-    const cJSON *dt = NULL, *sh = NULL, *of = NULL;
-    for (const cJSON *f = it->child; f; f = f->next) {
-        const char *fk = f->string ? f->string : "";
-        const cJSON **slot = strcmp(fk, "dtype") == 0          ? &dt
-                             : strcmp(fk, "shape") == 0        ? &sh
-                             : strcmp(fk, "data_offsets") == 0 ? &of
-                                                               : NULL;
-        if (!slot) {
-            if (flags & CR__ST_STRICT)
-                return cr__fail(CR_EFORMAT, "%s: tensor '%s': unexpected key '%s'", path, k, fk);
+    while (c->s[c->i] == ' ' || c->s[c->i] == '\t' || c->s[c->i] == '\n' || c->s[c->i] == '\r') c->i++;
+}
+
+static void put_utf8(char **o, unsigned cp)
+{
+    unsigned char *u = (unsigned char *)*o;
+    if (cp < 0x80) *u++ = (unsigned char)cp;
+    else if (cp < 0x800) *u++ = (unsigned char)(0xc0 | cp >> 6), *u++ = (unsigned char)(0x80 | (cp & 0x3f));
+    else if (cp < 0x10000)
+        *u++ = (unsigned char)(0xe0 | cp >> 12), *u++ = (unsigned char)(0x80 | (cp >> 6 & 0x3f)),
+        *u++ = (unsigned char)(0x80 | (cp & 0x3f));
+    else
+        *u++ = (unsigned char)(0xf0 | cp >> 18), *u++ = (unsigned char)(0x80 | (cp >> 12 & 0x3f)),
+        *u++ = (unsigned char)(0x80 | (cp >> 6 & 0x3f)), *u++ = (unsigned char)(0x80 | (cp & 0x3f));
+    *o = (char *)u;
+}
+
+/* The string at the cursor (a '"'), unescaped; *nul set if it holds U+0000. */
+static char *jstr(jcur *c, int *nul)
+{
+    const unsigned char *us = (const unsigned char *)c->s;
+    size_t i = c->i + 1;
+    char *out = c->s + i, *o = out;
+    while (c->s[i] != '"') {
+        if (c->s[i] != '\\') {
+            *o++ = c->s[i++];
             continue;
         }
-        if (*slot)
-            return cr__fail(CR_EFORMAT, "%s: tensor '%s': duplicated key '%s'", path, k, fk);
-        *slot = f;
+        char e = c->s[++i];
+        unsigned cp, lo;
+        switch (e) {
+        case 'b': *o++ = '\b'; i++; break;
+        case 'f': *o++ = '\f'; i++; break;
+        case 'n': *o++ = '\n'; i++; break;
+        case 'r': *o++ = '\r'; i++; break;
+        case 't': *o++ = '\t'; i++; break;
+        case 'u':
+            hex4(us, c->n, i + 1, &cp);
+            i += 5;
+            if (cp >= 0xd800 && cp <= 0xdbff) { /* json_syntax checked the pair */
+                hex4(us, c->n, i + 2, &lo);
+                i += 6;
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+            }
+            if (cp == 0 && nul) *nul = 1;
+            put_utf8(&o, cp);
+            break;
+        default: *o++ = e; i++; break; /* " \ / */
+        }
     }
-    if (!dt || !sh || !of)
+    *o = '\0';
+    c->i = i + 1;
+    return out;
+}
+
+/* Skip the value at the cursor. */
+static void jskip(jcur *c)
+{
+    int depth = 0;
+    do {
+        char ch = c->s[c->i];
+        if (ch == '"') {
+            jstr(c, NULL);
+        } else if (ch == '{' || ch == '[') {
+            depth++;
+            c->i++;
+        } else if (ch == '}' || ch == ']') {
+            depth--;
+            c->i++;
+        } else if (ch == ',' || ch == ':' || ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r') {
+            c->i++;
+        } else { /* number or literal */
+            while (c->s[c->i] && !strchr(",:}] \t\n\r", c->s[c->i])) c->i++;
+        }
+    } while (depth > 0);
+}
+
+/* A plain non-negative integer (no sign, fraction or exponent) that fits in
+ * 64 bits: 1 and the value, else 0 (the cursor is then undefined). */
+static int juint(jcur *c, uint64_t *v)
+{
+    const char *s = c->s;
+    size_t i = c->i;
+    if (s[i] < '0' || s[i] > '9') return 0;
+    uint64_t x = 0;
+    for (; s[i] >= '0' && s[i] <= '9'; i++) {
+        unsigned d = (unsigned)(s[i] - '0');
+        if (x > (UINT64_MAX - d) / 10) return 0;
+        x = x * 10 + d;
+    }
+    if (s[i] == '.' || s[i] == 'e' || s[i] == 'E') return 0;
+    c->i = i;
+    *v = x;
+    return 1;
+}
+
+/* An array of integers at the cursor into v[0..cap): returns the count, or
+ * -1 when it is not such an array (or holds more than cap entries); *bad
+ * receives the index of the first bad entry. */
+static int juints(jcur *c, uint64_t *v, int cap, int *bad)
+{
+    *bad = -1;
+    if (c->s[c->i] != '[') return -1;
+    c->i++;
+    jws(c);
+    int k = 0;
+    if (c->s[c->i] == ']') {
+        c->i++;
+        return 0;
+    }
+    for (;;) {
+        jws(c);
+        if (k == cap) return -1;
+        if (!juint(c, &v[k])) {
+            *bad = k;
+            return -1;
+        }
+        k++;
+        jws(c);
+        if (c->s[c->i++] == ']') return k;
+    }
+}
+
+/* One tensor entry: the value at the cursor, for the tensor named k. */
+static cr_status parse_entry(const char *path, jcur *c, const char *k, unsigned flags,
+                             cr__st_tensor *t)
+{
+    if (c->s[c->i] != '{')
+        return cr__fail(CR_EFORMAT, "%s: tensor '%s': entry is not an object", path, k);
+    c->i++;
+    int seen_dt = 0, seen_sh = 0, seen_of = 0;
+    jws(c);
+    if (c->s[c->i] == '}') c->i++;
+    else
+        for (;;) {
+            jws(c);
+            const char *fk = jstr(c, NULL);
+            jws(c);
+            c->i++; /* ':' */
+            jws(c);
+            int *seen = strcmp(fk, "dtype") == 0          ? &seen_dt
+                        : strcmp(fk, "shape") == 0        ? &seen_sh
+                        : strcmp(fk, "data_offsets") == 0 ? &seen_of
+                                                          : NULL;
+            if (!seen) {
+                if (flags & CR__ST_STRICT)
+                    return cr__fail(CR_EFORMAT, "%s: tensor '%s': unexpected key '%s'", path, k, fk);
+                jskip(c);
+            } else {
+                if (*seen)
+                    return cr__fail(CR_EFORMAT, "%s: tensor '%s': duplicated key '%s'", path, k, fk);
+                *seen = 1;
+                int bad;
+                if (seen == &seen_dt) {
+                    if (c->s[c->i] != '"')
+                        return cr__fail(CR_EFORMAT, "%s: tensor '%s': dtype is not a string", path, k);
+                    t->dtype = jstr(c, NULL);
+                } else if (seen == &seen_sh) {
+                    int nd = juints(c, t->shape, CR__ST_MAX_DIMS, &bad);
+                    if (nd < 0 && bad >= 0)
+                        return cr__fail(CR_ESHAPE, "%s: tensor '%s': shape entry %d is not a size",
+                                        path, k, bad);
+                    if (nd < 0)
+                        return cr__fail(CR_ESHAPE,
+                                        "%s: tensor '%s': shape is not an array of at most %d sizes",
+                                        path, k, CR__ST_MAX_DIMS);
+                    t->ndim = nd;
+                } else {
+                    uint64_t of[2];
+                    if (juints(c, of, 2, &bad) != 2)
+                        return cr__fail(CR_EFORMAT, "%s: tensor '%s': data_offsets is not [begin, end]",
+                                        path, k);
+                    t->begin = of[0];
+                    t->end = of[1];
+                }
+            }
+            jws(c);
+            if (c->s[c->i++] == '}') break;
+        }
+    if (!seen_dt || !seen_sh || !seen_of)
         return cr__fail(CR_EFORMAT, "%s: tensor '%s': missing '%s'", path, k,
-                        !dt ? "dtype" : !sh ? "shape" : "data_offsets");
-    if (!cJSON_IsString(dt))
-        return cr__fail(CR_EFORMAT, "%s: tensor '%s': dtype is not a string", path, k);
+                        !seen_dt ? "dtype" : !seen_sh ? "shape" : "data_offsets");
     t->name = k;
-    t->dtype = dt->valuestring;
     t->dt = CR__ST_OTHER;
     t->elsize = 0;
     for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)
-        if (strcmp(dt->valuestring, dtypes[i].name) == 0) {
+        if (strcmp(t->dtype, dtypes[i].name) == 0) {
             t->dt = dtypes[i].dt;
             t->elsize = dtypes[i].size;
         }
-    int nd = cJSON_IsArray(sh) ? cJSON_GetArraySize(sh) : -1;
-    if (nd < 0 || nd > CR__ST_MAX_DIMS)
-        return cr__fail(CR_ESHAPE, "%s: tensor '%s': shape is not an array of at most %d sizes",
-                        path, k, CR__ST_MAX_DIMS);
-    t->ndim = nd;
-    int i = 0;
-    for (const cJSON *x = sh->child; x; x = x->next, i++)
-        if (!json_uint(x, &t->shape[i]))
-            return cr__fail(CR_ESHAPE, "%s: tensor '%s': shape entry %d is not a size", path, k, i);
-    if (!cJSON_IsArray(of) || cJSON_GetArraySize(of) != 2 || !json_uint(of->child, &t->begin) ||
-        !json_uint(of->child->next, &t->end))
-        return cr__fail(CR_EFORMAT, "%s: tensor '%s': data_offsets is not [begin, end]", path, k);
     if (t->end < t->begin)
         return cr__fail(CR_EFORMAT, "%s: tensor '%s': data_offsets [%llu, %llu] end before they begin",
                         path, k, (unsigned long long)t->begin, (unsigned long long)t->end);
-    /* the claimed byte count, with overflow checks: every factor is <= 2^53 */
+    /* the claimed byte count, with overflow checks */
     uint64_t count = 1;
     int overflow = 0;
-    for (int d = 0; d < nd; d++) {
+    for (int d = 0; d < t->ndim; d++) {
         if (t->shape[d] != 0 && count > UINT64_MAX / t->shape[d]) overflow = 1;
         else count *= t->shape[d];
     }
@@ -159,65 +428,118 @@ static cr_status parse_entry(const char *path, const cJSON *it, unsigned flags, 
         t->count = 0; /* unknown element size: only the range is checked */
         return CR_OK;
     }
-    char shs[160];
-    cr__st_shape_str(t, shs, sizeof shs);
-    if (overflow || count > UINT64_MAX / t->elsize)
+    if (overflow || count > UINT64_MAX / t->elsize) {
+        char shs[160];
+        cr__st_shape_str(t, shs, sizeof shs);
         return cr__fail(CR_EOVERFLOW, "%s: tensor '%s': shape %s is absurdly large", path, k, shs);
+    }
     t->count = count;
     return CR_OK;
 }
 
-/* The header: object, entries, metadata; then the ranges against the data
- * section. */
+/* grow *arr (of *cap elements of size sz) to hold one more than n */
+static int grow(void **arr, size_t *cap, size_t n, size_t sz)
+{
+    if (n < *cap) return 1;
+    size_t nc = *cap ? 2 * *cap : 16;
+    if (nc > SIZE_MAX / sz) return 0;
+    void *p = realloc(*arr, nc * sz);
+    if (!p) return 0;
+    *arr = p;
+    *cap = nc;
+    return 1;
+}
+
+static int cmp_tensor_name(const void *a, const void *b)
+{
+    return strcmp((*(const cr__st_tensor *const *)a)->name, (*(const cr__st_tensor *const *)b)->name);
+}
+
+static int cmp_meta_key(const void *a, const void *b)
+{
+    return strcmp(((const cr__st_meta *)a)->key, ((const cr__st_meta *)b)->key);
+}
+
+/* The header (sf->hdr, JSON already checked): entries and metadata; then
+ * the ranges against the data section. */
 static cr_status parse_header(cr__st_file *sf, unsigned flags)
 {
     const char *path = sf->path;
-    const cJSON *root = sf->root;
-    if (!cJSON_IsObject(root))
-        return cr__fail(CR_EFORMAT, "%s: header is not a JSON object", path);
-    size_t n = 0;
-    for (const cJSON *it = root->child; it; it = it->next) {
-        const char *k = it->string;
-        if (!k) return cr__fail(CR_EFORMAT, "%s: header entry without a name", path);
-        if (strcmp(k, "__metadata__") != 0) n++;
-    }
-    /* duplicated names: sort a copy of the key pointers (O(n log n), a
-     * 100 MB header may hold millions) */
-    size_t nall = n + 1;
-    const char **keys = malloc(nall * sizeof *keys);
-    sf->t = calloc(n ? n : 1, sizeof *sf->t);
-    if (!keys || !sf->t) {
-        free(keys);
-        return cr__fail(CR_ENOMEM, "%s: out of memory for %zu header entries", path, n);
-    }
-    size_t nk = 0;
-    for (const cJSON *it = root->child; it; it = it->next) keys[nk++] = it->string;
-    qsort(keys, nk, sizeof *keys, cmp_str);
-    for (size_t i = 1; i < nk; i++)
-        if (strcmp(keys[i - 1], keys[i]) == 0) {
-            cr_status s = cr__fail(CR_EFORMAT, "%s: header: duplicated entry '%s'", path, keys[i]);
-            free(keys);
-            return s;
+    jcur c = {sf->hdr, strlen(sf->hdr), 0};
+    size_t tcap = 0, mcap = 0;
+    jws(&c);
+    if (c.s[c.i] != '{') return cr__fail(CR_EFORMAT, "%s: header is not a JSON object", path);
+    c.i++;
+    jws(&c);
+    if (c.s[c.i] == '}') c.i++;
+    else
+        for (;;) {
+            jws(&c);
+            int nul = 0;
+            const char *k = jstr(&c, &nul);
+            if (nul) return cr__fail(CR_EFORMAT, "%s: header: an entry name holds a NUL character", path);
+            jws(&c);
+            c.i++; /* ':' */
+            jws(&c);
+            if (strcmp(k, "__metadata__") == 0) {
+                if (sf->has_meta)
+                    return cr__fail(CR_EFORMAT, "%s: header: duplicated entry '__metadata__'", path);
+                sf->has_meta = 1;
+                if (c.s[c.i] != '{')
+                    return cr__fail(CR_EFORMAT, "%s: __metadata__ is not an object", path);
+                c.i++;
+                jws(&c);
+                if (c.s[c.i] == '}') c.i++;
+                else
+                    for (;;) {
+                        jws(&c);
+                        const char *mk = jstr(&c, NULL);
+                        jws(&c);
+                        c.i++;
+                        jws(&c);
+                        if (c.s[c.i] != '"')
+                            return cr__fail(CR_EFORMAT, "%s: __metadata__['%s'] is not a string",
+                                            path, mk);
+                        if (!grow((void **)&sf->meta, &mcap, sf->nmeta, sizeof *sf->meta))
+                            return cr__fail(CR_ENOMEM, "%s: out of memory reading __metadata__", path);
+                        sf->meta[sf->nmeta].key = mk;
+                        sf->meta[sf->nmeta++].value = jstr(&c, NULL);
+                        jws(&c);
+                        if (c.s[c.i++] == '}') break;
+                    }
+            } else {
+                if (!grow((void **)&sf->t, &tcap, sf->n, sizeof *sf->t))
+                    return cr__fail(CR_ENOMEM, "%s: out of memory for %zu tensors", path, sf->n + 1);
+                cr__st_tensor *t = &sf->t[sf->n];
+                memset(t, 0, sizeof *t);
+                cr_status st = parse_entry(path, &c, k, flags, t);
+                if (st != CR_OK) return st;
+                sf->n++;
+            }
+            jws(&c);
+            if (c.s[c.i++] == '}') break;
         }
-    free(keys);
 
-    sf->n = 0;
-    for (const cJSON *it = root->child; it; it = it->next) {
-        if (strcmp(it->string, "__metadata__") == 0) {
-            if (!cJSON_IsObject(it))
-                return cr__fail(CR_EFORMAT, "%s: __metadata__ is not an object", path);
-            for (const cJSON *m = it->child; m; m = m->next)
-                if (!cJSON_IsString(m))
-                    return cr__fail(CR_EFORMAT, "%s: __metadata__['%s'] is not a string", path,
-                                    m->string ? m->string : "");
-            sf->meta = it;
-            continue;
-        }
-        cr_status s = parse_entry(path, it, flags, &sf->t[sf->n]);
-        if (s != CR_OK) return s;
-        sf->n++;
+    /* duplicated names (sorted copies: a 100 MB header may hold millions) */
+    cr_status st = CR_OK;
+    if (sf->n > 1) {
+        const cr__st_tensor **ord = malloc(sf->n * sizeof *ord);
+        if (!ord) return cr__fail(CR_ENOMEM, "%s: out of memory sorting %zu tensors", path, sf->n);
+        for (size_t i = 0; i < sf->n; i++) ord[i] = &sf->t[i];
+        qsort(ord, sf->n, sizeof *ord, cmp_tensor_name);
+        for (size_t i = 1; i < sf->n && st == CR_OK; i++)
+            if (strcmp(ord[i - 1]->name, ord[i]->name) == 0)
+                st = cr__fail(CR_EFORMAT, "%s: header: duplicated entry '%s'", path, ord[i]->name);
+        free(ord);
+        if (st != CR_OK) return st;
     }
-
+    if (sf->nmeta > 1) { /* the order of metadata does not matter: sort in place */
+        qsort(sf->meta, sf->nmeta, sizeof *sf->meta, cmp_meta_key);
+        for (size_t i = 1; i < sf->nmeta; i++)
+            if (strcmp(sf->meta[i - 1].key, sf->meta[i].key) == 0)
+                return cr__fail(CR_EFORMAT, "%s: __metadata__: duplicated key '%s'", path,
+                                sf->meta[i].key);
+    }
     return (flags & CR__ST_DEFER_RANGES) ? CR_OK : cr__st_check_ranges(sf);
 }
 
@@ -269,8 +591,9 @@ void cr__st_close(cr__st_file *sf)
 {
     if (!sf) return;
     if (sf->f) fclose(sf->f);
-    cJSON_Delete(sf->root);
+    free(sf->hdr);
     free(sf->t);
+    free(sf->meta);
     memset(sf, 0, sizeof *sf);
 }
 
@@ -326,22 +649,20 @@ cr_status cr__st_open(cr__st_file *sf, const char *path, unsigned flags)
         s = cr__fail(CR_EFORMAT, "%s: header is not valid UTF-8 (byte %zu)", path, 8 + bad);
         goto fail;
     }
-    const char *end = NULL;
-    sf->root = cJSON_ParseWithLengthOpts(hdr, (size_t)hl, &end, 0);
-    if (!sf->root) {
-        const char *e = cJSON_GetErrorPtr();
-        ptrdiff_t at = e && e >= hdr && e <= hdr + hl ? e - hdr : 0;
-        s = cr__fail(CR_EFORMAT, "%s: header is not valid JSON (near byte %td)", path, 8 + at);
+    size_t jend;
+    if (!json_syntax((const unsigned char *)hdr, (size_t)hl, &jend)) {
+        s = cr__fail(CR_EFORMAT, "%s: header is not valid JSON (at byte %zu)", path, 8 + jend);
         goto fail;
     }
     /* after the JSON only padding (writers pad with spaces to 8 bytes) */
-    for (const char *p = end; p < hdr + hl; p++)
+    for (const char *p = hdr + jend; p < hdr + hl; p++)
         if (*p != ' ' && *p != '\0' && *p != '\n' && *p != '\t' && *p != '\r') {
             s = cr__fail(CR_EFORMAT, "%s: trailing garbage after the JSON header (byte %td)", path,
                          8 + (p - hdr));
             goto fail;
         }
-    free(hdr);
+    hdr[jend] = '\0';
+    sf->hdr = hdr; /* names and values point into it */
     hdr = NULL;
     s = parse_header(sf, flags);
     if (s != CR_OK) goto fail;

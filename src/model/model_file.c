@@ -144,10 +144,14 @@ cr_status cr_model_save(const cr_model *m, const char *path)
         double sh[3] = {(double)shape[0], (double)shape[1], (double)shape[2]};
         double of[2] = {(double)off[t], (double)off[t + 1]};
         ok = e && add_str(e, "dtype", dt_name[tensor_dtype(t)]);
-        cJSON *a = ok ? cJSON_CreateDoubleArray(sh, nd) : NULL;
-        ok = a && cJSON_AddItemToObject(e, "shape", a);
-        cJSON *b = ok ? cJSON_CreateDoubleArray(of, 2) : NULL;
-        ok = b && cJSON_AddItemToObject(e, "data_offsets", b);
+        /* attached at creation (cJSON_Add*ToObject), so nothing leaks when
+         * a later allocation fails: the root's delete frees it all */
+        cJSON *a = ok ? cJSON_AddArrayToObject(e, "shape") : NULL;
+        for (int i = 0; a && i < nd; i++) ok = ok && cJSON_AddItemToArray(a, cJSON_CreateNumber(sh[i]));
+        ok = ok && a;
+        cJSON *b = ok ? cJSON_AddArrayToObject(e, "data_offsets") : NULL;
+        for (int i = 0; b && i < 2; i++) ok = ok && cJSON_AddItemToArray(b, cJSON_CreateNumber(of[i]));
+        ok = ok && b;
     }
     char *js = ok ? cJSON_PrintUnformatted(root) : NULL;
     cJSON_Delete(root);
@@ -226,11 +230,10 @@ static cr_status check_schema(const cr__st_file *sf, const cr__st_tensor **ti, s
             return cr__fail(CR_EDTYPE, "%s: tensor '%s': dtype %s, expected %s", path,
                             tensor_name(t), ti[t]->dtype, dt_name[tensor_dtype(t)]);
     }
-    const cJSON *meta = sf->meta;
-    if (!meta) return cr__fail(CR_EFORMAT, "%s: header: missing or invalid __metadata__", path);
+    if (!sf->has_meta) return cr__fail(CR_EFORMAT, "%s: header: missing __metadata__", path);
     const char *fmt = NULL, *ver = NULL, *meth = NULL, *hor = NULL, *ch = NULL, *mm = NULL;
-    for (const cJSON *it = meta->child; it; it = it->next) {
-        const char *k = it->string, *v = it->valuestring; /* all strings (the reader checks) */
+    for (size_t i = 0; i < sf->nmeta; i++) {
+        const char *k = sf->meta[i].key, *v = sf->meta[i].value; /* unique keys, strings */
         if (strcmp(k, "format") == 0) fmt = v;
         else if (strcmp(k, "format_version") == 0) ver = v;
         else if (strcmp(k, "method") == 0) meth = v;
