@@ -477,6 +477,16 @@ CR_API cr_status cr_fit(const double *h, size_t C, size_t L,
  * (CR_STREAM_NO_THREADS keeps everything in the calling thread, for
  * real-time callers). Only prefill by FFT allocates (temporary buffers).
  *
+ * Denormals: step, block and prefill by recurrence run with flush-to-zero
+ * and denormals-are-zero (x86 SSE MXCSR; the caller's mode is restored on
+ * return, and left alone when it already has both). A state decaying in
+ * silence would otherwise stall in the denormal range (round(lambda x) == x
+ * there for |lambda| near 1) and make every later step about 10x slower
+ * (bench/bench_soak); with the flush it decays to 0 (real modes) or settles
+ * at a few dozen times the smallest normal number (pairs). Switching the
+ * mode costs about 10 ns per call; a caller making many tiny calls can run
+ * its thread with FTZ/DAZ set to save it.
+ *
  * Float streams keep each pole as a float pair hi + lo (lo = the rounding
  * error of hi), so that poles near the unit circle (|lambda| = 0.9999) are
  * not shifted by float rounding; the state and residues are float.

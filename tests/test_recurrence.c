@@ -10,6 +10,7 @@
 
 #include <complex.h>
 #include <fftw3.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -481,6 +482,68 @@ static void test_bad_input(void **st)
 }
 
 /* A model of feedthrough only (no modes) streams y = d u. */
+/* A state decaying in silence must not end up denormal. Without
+ * flush-to-zero it stalled in the denormal range (round(lambda x) == x once
+ * x is a few hundred units of the smallest denormal, for |lambda| near 1)
+ * and stayed there: every later step ran on denormals, about 10x slower on
+ * x86, for ever (bench_soak). With it, a real mode decays to 0 and a pair
+ * settles at a few dozen times the smallest normal number (the flushes
+ * near zero crossings balance the decay), which costs nothing. Float from
+ * 1e-36 and double from 1e-306, a pair and a real mode at |lambda| =
+ * 0.9999, 2e5 silent steps: without the flush the states end near 1e-42
+ * (float) and 1e-315 (double), denormal. */
+static void test_no_denormal_state(void **st)
+{
+    (void)st;
+    cr_model *m = NULL;
+    assert_int_equal(cr_model_create(&m, 2, 2), CR_OK);
+    unsigned char kind[2] = {CR_MODE_PAIR, CR_MODE_REAL};
+    double pr[2] = {0.9999 * cos(0.2), 0.9999}, pi[2] = {0.9999 * sin(0.2), 0.0};
+    double rr[2] = {1.0, 0.5}, ri[2] = {0.25, 0.0};
+    for (size_t c = 0; c < 2; c++)
+        assert_int_equal(cr_model_set_channel(m, c, 2, kind, pr, pi, rr, ri, 0.0), CR_OK);
+    enum { T = 4096, BLOCKS = 50 };
+    float *uf = calloc(2 * T, sizeof *uf), *yf = malloc(2 * T * sizeof *yf);
+    double *ud = calloc(2 * T, sizeof *ud), *yd = malloc(2 * T * sizeof *yd);
+    cr_stream_f *sf = NULL;
+    cr_stream_d *sd = NULL;
+    assert_int_equal(cr_stream_f_create(&sf, m, 1, 0), CR_OK);
+    assert_int_equal(cr_stream_d_create(&sd, m, 1, 0), CR_OK);
+    size_t n = cr_stream_f_state_len(sf);
+    assert_int_equal(n, cr_stream_d_state_len(sd));
+    float xf[8];
+    double xd[8];
+    assert_true(n <= 8);
+    for (size_t i = 0; i < n; i++) {
+        /* (re, im) per mode; the real mode's im stays 0 */
+        int im = i % 2, real = (i / 2) % 2;
+        xf[i] = im && real ? 0.0f : 1e-36f;
+        xd[i] = im && real ? 0.0 : 1e-306;
+    }
+    assert_int_equal(cr_stream_f_set_state(sf, xf, n), CR_OK);
+    assert_int_equal(cr_stream_d_set_state(sd, xd, n), CR_OK);
+    for (int b = 0; b < BLOCKS; b++) {
+        assert_int_equal(cr_stream_f_block(sf, uf, T, yf), CR_OK);
+        assert_int_equal(cr_stream_d_block(sd, ud, T, yd), CR_OK);
+    }
+    assert_int_equal(cr_stream_f_get_state(sf, xf, n), CR_OK);
+    assert_int_equal(cr_stream_d_get_state(sd, xd, n), CR_OK);
+    for (size_t i = 0; i < n; i++) {
+        if (fpclassify(xf[i]) == FP_SUBNORMAL || fpclassify(xd[i]) == FP_SUBNORMAL)
+            fail_msg("state %zu is denormal: float %g, double %g", i, (double)xf[i], xd[i]);
+        /* decayed: at most 100 times the smallest normal number */
+        assert_true(fabsf(xf[i]) < 100 * FLT_MIN && fabs(xd[i]) < 100 * DBL_MIN);
+        if ((i / 2) % 2) assert_true(xf[i] == 0.0f && xd[i] == 0.0); /* the real mode: 0 */
+    }
+    cr_stream_f_destroy(sf);
+    cr_stream_d_destroy(sd);
+    cr_model_destroy(m);
+    free(uf);
+    free(yf);
+    free(ud);
+    free(yd);
+}
+
 static void test_feedthrough_only(void **st)
 {
     (void)st;
@@ -511,6 +574,7 @@ int main(void)
         cmocka_unit_test(test_float_long_run),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_feedthrough_only),
+        cmocka_unit_test(test_no_denormal_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -479,16 +479,23 @@ static cr_status LOC(run)(const char *fn, ST *s, const R *u, size_t T, R *y)
     int par = !(p->flags & CR_STREAM_NO_THREADS) && jobs > 1 &&
               cr__mul_ok(p->B * (p->S + p->C), T, &work) && work >= CR__PAR_MIN;
     if (!par) {   /* no OpenMP runtime call at all on the small path */
+        cr__fpmode fm = cr__ftz_enter();
         for (size_t b = 0; b < p->B; b++)
             for (size_t blk = 0; blk < units; blk++)
                 LOC(run_unit)(s, b, blk, u + b * CT, y ? y + b * CT : NULL, T, T);
+        cr__ftz_leave(fm);
         return CR_OK;
     }
     long long nj = (long long)jobs;
-#pragma omp parallel for schedule(static)
-    for (long long jb = 0; jb < nj; jb++) {
-        size_t b = (size_t)jb / units, blk = (size_t)jb % units;
-        LOC(run_unit)(s, b, blk, u + b * CT, y ? y + b * CT : NULL, T, T);
+#pragma omp parallel
+    {
+        cr__fpmode fm = cr__ftz_enter(); /* per thread */
+#pragma omp for schedule(static)
+        for (long long jb = 0; jb < nj; jb++) {
+            size_t b = (size_t)jb / units, blk = (size_t)jb % units;
+            LOC(run_unit)(s, b, blk, u + b * CT, y ? y + b * CT : NULL, T, T);
+        }
+        cr__ftz_leave(fm);
     }
     return CR_OK;
 }
