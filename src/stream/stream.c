@@ -39,6 +39,25 @@
 #define CR__HAVE_MXCSR 1
 #endif
 
+/* The state update x' = lambda x + u with a fused multiply-add where the
+ * target has one: x' = fma(lr, a, fma(-li, b, c)), one rounding per
+ * component instead of four. Near the unit circle the unfused form's
+ * rounding acts like a pole error (its float error grows like 1/(1 - |lambda|),
+ * not like the 1/sqrt(1 - |lambda|^2) of random rounding): measured on noise
+ * input, pair at theta = 0.3, float against double, relative error of the
+ * state 3.6e-5 / 4.5e-4 / 8.3e-3 at |lambda| = 0.9999 / 0.99999 / 0.999999
+ * unfused, 2.2e-6 / 5.7e-6 / 1.6e-5 fused. Without FMA hardware fmaf would
+ * be a slow library call, so the unfused form is kept there. */
+#if defined(__FMA__) || defined(__FP_FAST_FMAF) || defined(__ARM_FEATURE_FMA)
+#define CR__ROT_RE(lr, li, a, b, c) CR__MADD(lr, a, CR__MADD(-(li), b, c))
+#define CR__ROT_IM(lr, li, a, b, c) CR__MADD(lr, b, CR__MADD(li, a, c))
+#define CR__ROT_IM0(lr, li, a, b) CR__MADD(lr, b, (li) * (a))
+#else
+#define CR__ROT_RE(lr, li, a, b, c) (((lr) * (a) - (li) * (b)) + (c))
+#define CR__ROT_IM(lr, li, a, b, c) (((lr) * (b) + (li) * (a)) + (c))
+#define CR__ROT_IM0(lr, li, a, b) ((lr) * (b) + (li) * (a))
+#endif
+
 /* Flush-to-zero while a stream runs. A state decaying in silence reaches
  * the denormal range and stalls there: for |lambda| near 1, round(lambda x)
  * == x once x is a few hundred units of the smallest denormal, so the state
