@@ -18,7 +18,11 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 py=${PYTHON:-/usr/bin/python3}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-export CONVREC_BIN="$build/convrec"
+# build/convrec is libtool's wrapper script (the command links the shared
+# library), whose shell start-up would be timed too: run the real binary
+# against the fresh library instead
+export CONVREC_BIN="$build/.libs/convrec"
+export LD_LIBRARY_PATH="$build/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 (cd "$build" && make -s bench)
 log() { echo "== $*" >&2; }
 {
@@ -30,6 +34,7 @@ log bench_conv_scipy; "$py" "$src/bench/bench_conv_scipy.py" | tee "$out/bench_c
 log bench_step;   "$build/bench/bench_step" ${quick:+quick} | tee "$out/bench_step.txt"
 log bench_filter_vs_conv; "$py" "$src/bench/bench_filter_vs_conv.py" | tee "$out/bench_filter_vs_conv.txt"
 log bench_export_size; CONVREC_LIB="$build/.libs" PYTHONPATH="$src/python" "$py" "$src/bench/bench_export_size.py" | tee "$out/bench_export_size.txt"
+log bench_export_fixed; CONVREC_LIB="$build/.libs" PYTHONPATH="$src/python" "$py" "$src/bench/bench_export_fixed.py" | tee "$out/bench_export_fixed.txt"
 log bench_fit;    "$build/bench/bench_fit" | tee "$out/bench_fit.txt"
 [ -z "$study" ] || log study_convergence; [ -z "$study" ] || "$py" "$src/bench/study_convergence.py" ${quick:+--quick} --out "$out/study" | tail -40 | tee "$out/study_summary.txt"
 log "done: $out"

@@ -24,10 +24,8 @@
  *     a time per object. Separate objects are independent, also when made
  *     from the same model; a stream keeps no pointer into its model.
  *   - cr_fit: reentrant: concurrent calls are allowed, on the same or
- *     different kernels. It changes no global state (not OpenBLAS's thread
- *     count either); its OpenMP threads are its own (nthreads). A
- *     multithreaded OpenBLAS inside its threads oversubscribes the cores:
- *     run with OPENBLAS_NUM_THREADS=1 (the convrec command does so).
+ *     different kernels. It changes no global state (not the BLAS thread
+ *     count either: see BLAS below); its OpenMP threads are its own.
  *   - cr_hankel_op: apply/apply_t on a const op from any number of threads.
  *   - The FFT plan cache (spectral module) is internal and thread-safe:
  *     everything that uses FFTs may be called from any thread.
@@ -35,7 +33,26 @@
  *   - Files (npy, safetensors, model, export): reentrant; writes are atomic
  *     (temporary file + rename), so two writers of one path leave one of the
  *     two files whole, never a mix.
- * OpenMP is used only at the top level, across channels.
+ * OpenMP is used only at the top level, across channels (and streams, or
+ * segments of a signal).
+ *
+ * Thread counts: an `nthreads` argument (cr_conv_*, cr_fit_options) <= 0
+ * means the OpenMP default (OMP_NUM_THREADS, else one per core). Every
+ * count, given or default, is clipped to CR_THREADS_PER_PROC times
+ * omp_get_num_procs() and to the number of independent work items
+ * (channels, streams, segments), so any int is safe.
+ *
+ * BLAS: convrec calls BLAS/LAPACK only inside its own OpenMP loops, one
+ * channel per thread, and needs them single-threaded there. It never sets
+ * the BLAS thread count: that is the caller's business. With a pthreads
+ * OpenBLAS (Debian's default libopenblas0-pthread), call
+ * openblas_set_num_threads(1) or set OPENBLAS_NUM_THREADS=1 before fitting;
+ * otherwise each LAPACK call in a convrec thread starts threads of its own
+ * (measured: a fit of 16 kernels of length 2048 on 2 cores took 480 ms
+ * instead of 90 ms). Its idle pool also spins on sched_yield for about
+ * 0.1 s after start-up; the convrec command stops it (src/cli/main.c). An
+ * OpenMP OpenBLAS (libopenblas0-openmp) runs single-threaded inside OpenMP
+ * regions by itself and has no pool of its own.
  */
 #ifndef CONVREC_H
 #define CONVREC_H
@@ -46,6 +63,10 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Thread counts are clipped to this many threads per processor (see
+ * "Thread counts" above). */
+#define CR_THREADS_PER_PROC 4
 
 #if defined(__GNUC__)
 #define CR_API __attribute__((visibility("default")))
@@ -72,7 +93,9 @@ typedef enum cr_status {
     CR_EUNSTABLE = 1,    /* model has a pole with |lambda| >= 1 (or above the margin) */
     CR_ENOCONV = 2,      /* an iteration did not converge */
     CR_ESINGULAR = 3,    /* singular or numerically rank-deficient system */
-    CR_ELAPACK = 4       /* LAPACK reported a failure */
+    CR_ELAPACK = 4,      /* LAPACK reported a failure */
+    CR_EPRECISION = 5    /* a number format cannot hold the model accurately enough
+                          * (fixed-point export: error budget, pole margin, range) */
 } cr_status;
 
 /* Short, static description of a status code. Never NULL. */
@@ -89,8 +112,8 @@ CR_API const char *cr_version(void);
 typedef enum cr_dtype { CR_FLOAT32 = 4, CR_FLOAT64 = 8 } cr_dtype;
 
 /* A dense, C-ordered, native-endian array of 1..3 dimensions.
- * data is owned by the array when filled by cr_npy_read (free with
- * cr_array_free). */
+ * data is owned by the array when filled by cr_npy_read or cr_array_alloc
+ * (free with cr_array_free). */
 typedef struct cr_array {
     cr_dtype dtype;
     int ndim;            /* 1..3 */
@@ -104,6 +127,15 @@ CR_API size_t cr_array_count(const cr_array *a);
  * C or Fortran order, converted to C order; 1 to 3 dimensions).
  * Rejects NaN/Inf with CR_ENONFINITE. On failure *out is zeroed. */
 CR_API cr_status cr_npy_read(const char *path, cr_array *out);
+/* A new array of the given dtype and shape (ndim 1..3, every shape[i] >= 1
+ * for i < ndim; entries from ndim on are ignored and set to 1), its data
+ * uninitialised and owned by the array: free it with cr_array_free.
+ * Arrays of 2 MiB and more are 2 MiB-aligned and asked to use transparent
+ * huge pages (fewer page faults when first written: a 16 MiB array costs
+ * about a third of the system time of plain malloc). CR_EINVAL for NULL,
+ * a bad dtype or ndim, CR_ESHAPE for a zero dimension, CR_EOVERFLOW above
+ * 2^40 elements, CR_ENOMEM. On failure *a is zeroed. */
+CR_API cr_status cr_array_alloc(cr_array *a, cr_dtype dtype, int ndim, const size_t shape[3]);
 /* Write a .npy file (format 1.0, little-endian, C order) atomically:
  * to a temporary file in the same folder, then renamed over path. */
 CR_API cr_status cr_npy_write(const char *path, const cr_array *a);
@@ -188,7 +220,9 @@ CR_API size_t cr_fft_good_size(size_t n);
 
 /* Batched causal convolution: h (C, L), u (B, C, T), y (B, C, T),
  * y[b,c,t] = sum_{k<=min(t,L-1)} h[c,k] u[b,c,t-k].
- * nthreads <= 0 uses the OpenMP default. y must not overlap h or u. */
+ * nthreads <= 0 uses the OpenMP default; any value is clipped to
+ * CR_THREADS_PER_PROC per processor and to B * C * segments (header,
+ * "Thread counts"). y must not overlap h or u. */
 CR_API cr_status cr_conv_d(const double *h, size_t C, size_t L,
                            const double *u, size_t B, size_t T,
                            double *y, int nthreads);
@@ -434,7 +468,8 @@ typedef struct cr_fit_options {
     double tol;            /* used when order == 0: smallest N with rel l2 <= tol */
     size_t max_order;      /* cap for tol selection; 0 = min(L - 1, 256) */
     double margin;         /* every |lambda| <= 1 - margin; default 1e-6 */
-    int nthreads;          /* <= 0: OpenMP default */
+    int nthreads;          /* <= 0: OpenMP default; clipped to CR_THREADS_PER_PROC
+                            * per processor and to C (header, "Thread counts") */
     cr_progress_fn progress; /* may be NULL; called from the calling thread only */
     void *progress_ctx;
 } cr_fit_options;
@@ -473,7 +508,8 @@ CR_API cr_status cr_fit(const double *h, size_t C, size_t L,
  * Threading: a stream is not shared between threads (it holds the state).
  * step, block and prefill by recurrence never allocate and never lock; when
  * B * C * modes * T is large (>= 65536 slot-steps) they split channel blocks
- * over OpenMP threads, otherwise they make no OpenMP call at all
+ * over OpenMP threads (the OpenMP default count, clipped as in "Thread
+ * counts" at the top of this header), otherwise they make no OpenMP call at all
  * (CR_STREAM_NO_THREADS keeps everything in the calling thread, for
  * real-time callers). Only prefill by FFT allocates (temporary buffers).
  *
@@ -595,6 +631,73 @@ typedef enum cr_export_precision {
  * refused (CR_EUNSTABLE). See docs/EMBEDDED.md. */
 CR_API cr_status cr_export_c(const cr_model *m, const char *dir, const char *name,
                              cr_export_precision precision);
+
+/* Number formats of the exported C filter (cr_export_c_ex). */
+typedef enum cr_export_numeric {
+    CR_NUMERIC_FLOAT = 0,  /* float32 samples, coefficients and state (= cr_export_c FLOAT) */
+    CR_NUMERIC_DOUBLE = 1, /* float64 (= cr_export_c DOUBLE) */
+    CR_NUMERIC_Q31 = 2,    /* int32_t Q31 samples, coefficients and state; 64-bit
+                            * accumulators (Cortex-M3/M4 SMULL/SMLAL; M0 via libgcc) */
+    CR_NUMERIC_Q15 = 3     /* int16_t Q15 samples, coefficients and state; 32-bit
+                            * accumulators (any 32-bit core) */
+} cr_export_numeric;
+
+/* output_shift value: choose the smallest shift at which no output can clip. */
+#define CR_EXPORT_SHIFT_AUTO (-1)
+
+/* Options of cr_export_c_ex; cr_export_options_default fills the defaults. */
+typedef struct cr_export_options {
+    cr_export_numeric numeric; /* default CR_NUMERIC_FLOAT */
+    /* Fixed point only. The largest accepted error of each channel:
+     * hypot(relative l2 error of the quantised coefficients' impulse
+     * response over the record's kernel length, rounding noise relative to
+     * the output of a full-scale white input); see cr_export_report. 0
+     * (default): ten times the channel's err_window but at most 0.1, or
+     * 1e-3 when the record has none; INFINITY accepts any error. Not
+     * negative or NaN. */
+    double max_error;
+    /* Fixed point only: the filter writes y 2^-output_shift, saturated to
+     * full scale. CR_EXPORT_SHIFT_AUTO (default) picks the smallest shift
+     * >= 0 at which no input within full scale can make the output clip;
+     * 0..40 forces a shift (the output may then saturate). */
+    int output_shift;
+} cr_export_options;
+
+/* What cr_export_c_ex measured (fixed point), filled also when it refuses
+ * with CR_EPRECISION for an error over budget (zeroed / NaN otherwise). */
+typedef struct cr_export_report {
+    double error;        /* error of the worst channel (largest error / budget):
+                          * hypot(coef_error, noise); NaN for float and double */
+    double coef_error;   /* its relative l2 impulse-response error of the quantised
+                          * coefficients (exact arithmetic) against the model */
+    double noise;        /* its rounding noise, rms relative to the output of a
+                          * full-scale white input (SNR = -20 log10(noise) dB) */
+    double budget;       /* that channel's max_error */
+    size_t channel;      /* the worst channel */
+    size_t mode;         /* its largest single contribution to the error: a mode
+                          * index of the channel (0..M-1), or SIZE_MAX when it is
+                          * the feedthrough and the output rounding */
+    double mode_error;   /* that contribution (relative to the channel's norm) */
+    size_t horizon;      /* impulse-response samples the errors were taken over */
+    int output_shift;    /* the shift used */
+} cr_export_report;
+
+CR_API void cr_export_options_default(cr_export_options *o);
+/* cr_export_c with options (o may be NULL: defaults). Float and double
+ * write the same files as cr_export_c. Q31 and Q15 write the same filter in
+ * integer arithmetic (docs/EMBEDDED.md "Fixed point"): poles, weights and d
+ * rounded to the format, each mode's input scaled by 2^-e from the l1 gain
+ * of its state so that no state or accumulator can overflow for any input
+ * within full scale, states truncated toward zero (no limit cycles), the
+ * output rounded and saturated. The quantised filter is checked before
+ * anything is written: every quantised pole must keep at least half of its
+ * distance to the unit circle, the scaling must fit the format, and every
+ * channel's error (cr_export_report) must be within max_error; otherwise
+ * CR_EPRECISION, with the detail naming the channel and the mode. The
+ * errors go to the generated header and to *report (optional). Unstable
+ * model: CR_EUNSTABLE. */
+CR_API cr_status cr_export_c_ex(const cr_model *m, const char *dir, const char *name,
+                                const cr_export_options *o, cr_export_report *report);
 
 typedef enum cr_sos_format {
     CR_SOS_SCIPY = 0,      /* rows [b0 b1 b2 a0 a1 a2] (scipy.signal sos), 6 per section */

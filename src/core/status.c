@@ -23,6 +23,7 @@ const char *cr_strerror(cr_status s)
     case CR_ENOCONV: return "iteration did not converge";
     case CR_ESINGULAR: return "singular system";
     case CR_ELAPACK: return "LAPACK failure";
+    case CR_EPRECISION: return "number format too coarse for the model";
     }
     return "unknown status";
 }

@@ -2,8 +2,7 @@
  * 2x2 rotation block per pair, MATH.md "Real 2x2 block recurrence"),
  * second-order sections (scipy and CMSIS-DSP df2T layouts, MATH.md
  * "Modal <-> second-order sections") and a readable JSON dump. */
-#include "core/core.h"
-#include "model/model.h"
+#include "export/export.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -13,22 +12,9 @@
 #include <string.h>
 
 /* ---------------------------------------------------------------------
- * A growable text buffer (generated files are built in memory, then
- * written atomically).
+ * Shared helpers (export.h)
  * --------------------------------------------------------------------- */
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-
-static void sb_printf(sbuf *b, const char *fmt, ...)
+void cr__sb_printf(cr__sbuf *b, const char *fmt, ...)
 {
     if (b->oom) return;
     for (;;) {
@@ -56,7 +42,7 @@ static void sb_printf(sbuf *b, const char *fmt, ...)
     }
 }
 
-static int valid_name(const char *s)
+int cr__export_valid_name(const char *s)
 {
     if (!s || !*s || strlen(s) > 64) return 0;
     if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_')) return 0;
@@ -67,7 +53,7 @@ static int valid_name(const char *s)
     return 1;
 }
 
-static cr_status check_model(const cr_model *m, const char *who)
+cr_status cr__export_check_model(const cr_model *m, const char *who)
 {
     if (!m) return cr__fail(CR_EINVAL, "%s: NULL model", who);
     for (size_t i = 0; i < m->C * m->M; i++)
@@ -82,41 +68,41 @@ static cr_status check_model(const cr_model *m, const char *who)
  * --------------------------------------------------------------------- */
 
 /* A coefficient literal that round-trips in the target precision. */
-static void sb_num(sbuf *b, double x, int dbl)
+static void sb_num(cr__sbuf *b, double x, int dbl)
 {
     char t[40];
     snprintf(t, sizeof t, dbl ? "%.17g" : "%.9g", dbl ? x : (double)(float)x);
     /* "1" would be an integer constant (and "1f" invalid): make it "1.0" */
     const char *dot = strpbrk(t, ".eE") ? "" : ".0";
-    sb_printf(b, "%s%s%s", t, dot, dbl ? "" : "f");
+    cr__sb_printf(b, "%s%s%s", t, dot, dbl ? "" : "f");
 }
 
-static void sb_array(sbuf *b, const char *type, const char *name, const double *v, size_t n,
+static void sb_array(cr__sbuf *b, const char *type, const char *name, const double *v, size_t n,
                      int dbl)
 {
-    sb_printf(b, "static const %s %s[%zu] = {", type, name, n ? n : 1);
-    if (n == 0) sb_printf(b, "0");
+    cr__sb_printf(b, "static const %s %s[%zu] = {", type, name, n ? n : 1);
+    if (n == 0) cr__sb_printf(b, "0");
     for (size_t i = 0; i < n; i++) {
-        sb_printf(b, "%s", i ? (i % 4 ? ", " : ",\n    ") : "\n    ");
+        cr__sb_printf(b, "%s", i ? (i % 4 ? ", " : ",\n    ") : "\n    ");
         sb_num(b, v[i], dbl);
     }
-    sb_printf(b, "%s};\n", n ? "\n" : "");
+    cr__sb_printf(b, "%s};\n", n ? "\n" : "");
 }
 
-static void sb_index_array(sbuf *b, const char *name, const size_t *v, size_t n)
+static void sb_index_array(cr__sbuf *b, const char *name, const size_t *v, size_t n)
 {
-    sb_printf(b, "static const unsigned long %s[%zu] = {", name, n);
-    for (size_t i = 0; i < n; i++) sb_printf(b, "%s%zuUL", i ? ", " : "", v[i]);
-    sb_printf(b, "};\n");
+    cr__sb_printf(b, "static const unsigned long %s[%zu] = {", name, n);
+    for (size_t i = 0; i < n; i++) cr__sb_printf(b, "%s%zuUL", i ? ", " : "", v[i]);
+    cr__sb_printf(b, "};\n");
 }
 
 cr_status cr_export_c(const cr_model *m, const char *dir, const char *name,
                       cr_export_precision precision)
 {
-    cr_status s = check_model(m, "cr_export_c");
+    cr_status s = cr__export_check_model(m, "cr_export_c");
     if (s != CR_OK) return s;
     if (!dir || !*dir) return cr__fail(CR_EINVAL, "cr_export_c: NULL or empty folder");
-    if (!valid_name(name))
+    if (!cr__export_valid_name(name))
         return cr__fail(CR_EINVAL,
                         "cr_export_c: name '%s' is not a C identifier of at most 64 characters",
                         name ? name : "(null)");
@@ -137,7 +123,7 @@ cr_status cr_export_c(const cr_model *m, const char *dir, const char *name,
     }
     double *pa = malloc((4 * np + 2 * nr + 1) * sizeof(double));
     size_t *off = malloc(2 * (C + 1) * sizeof(size_t));
-    sbuf h = {0}, c = {0};
+    cr__sbuf h = {0}, c = {0};
     if (!pa || !off) {
         free(pa);
         free(off);
@@ -168,29 +154,27 @@ cr_status cr_export_c(const cr_model *m, const char *dir, const char *name,
     roff[C] = ir;
 
     char up[80];
-    size_t k = 0;
-    for (; name[k]; k++) up[k] = (name[k] >= 'a' && name[k] <= 'z') ? name[k] - 32 : name[k];
-    up[k] = '\0';
+    cr__export_upper(name, up);
 
     /* ---- header ---- */
-    sb_printf(&h,
+    cr__sb_printf(&h,
               "/* %s: a %zu-channel IIR filter exported by convrec %s.\n"
               " * Modal state-space recurrence in real arithmetic (%s precision):\n"
               " * per channel, y[t] = d u[t] + sum of the mode outputs (zero latency).\n"
               " * C99, no allocation, no libm, no dependency on convrec. */\n"
               "#ifndef %s_H\n#define %s_H\n\n#include <stddef.h>\n\n",
               name, C, cr_version(), T, up, up);
-    sb_printf(&h,
+    cr__sb_printf(&h,
               "#define %s_CHANNELS %zu\n#define %s_PAIRS %zu /* conjugate pairs, all channels */\n"
               "#define %s_REALS %zu /* real modes, all channels */\n\n",
               up, C, up, np, up, nr);
-    sb_printf(&h,
+    cr__sb_printf(&h,
               "/* Filter state: zero it with %s_init; place it anywhere (static,\n"
               " * stack, a DMA-safe region). pair[2j], pair[2j+1] are (Re, Im) of pair\n"
               " * j's state, real[j] the state of real mode j. */\n"
               "typedef struct %s_state {\n    %s pair[%zu];\n    %s real[%zu];\n} %s_state;\n\n",
               name, name, T, np ? 2 * np : 1, T, nr ? nr : 1, name);
-    sb_printf(&h,
+    cr__sb_printf(&h,
               "/* Reset the state (no input yet). */\n"
               "void %s_init(%s_state *s);\n"
               "/* Filter n samples of every channel. in and out are channel-major\n"
@@ -202,9 +186,9 @@ cr_status cr_export_c(const cr_model *m, const char *dir, const char *name,
               name, name, up, name, name, T, T);
 
     /* ---- source ---- */
-    sb_printf(&c, "/* %s: generated by convrec %s; see %s.h. */\n#include \"%s.h\"\n\n", name,
+    cr__sb_printf(&c, "/* %s: generated by convrec %s; see %s.h. */\n#include \"%s.h\"\n\n", name,
               cr_version(), name, name);
-    sb_printf(&c,
+    cr__sb_printf(&c,
               "/* Pair j: pole a + ib, output weights gr = 2 Re r, gi = 2 Im r.\n"
               " * Real mode j: pole l, residue g. */\n");
     sb_array(&c, T, "pair_a", pa, np, dbl);
@@ -216,12 +200,12 @@ cr_status cr_export_c(const cr_model *m, const char *dir, const char *name,
     sb_array(&c, T, "feed_d", m->d, C, dbl);
     sb_index_array(&c, "pair_off", poff, C + 1);
     sb_index_array(&c, "real_off", roff, C + 1);
-    sb_printf(&c,
+    cr__sb_printf(&c,
               "\nvoid %s_init(%s_state *s)\n{\n    size_t j;\n"
               "    for (j = 0; j < sizeof s->pair / sizeof s->pair[0]; j++) s->pair[j] = 0;\n"
               "    for (j = 0; j < sizeof s->real / sizeof s->real[0]; j++) s->real[j] = 0;\n}\n\n",
               name, name);
-    sb_printf(&c,
+    cr__sb_printf(&c,
               "void %s_process(%s_state *s, const %s *in, %s *out, size_t n)\n{\n"
               "    size_t c, t, j;\n"
               "    for (c = 0; c < %s_CHANNELS; c++) {\n"
@@ -250,23 +234,80 @@ cr_status cr_export_c(const cr_model *m, const char *dir, const char *name,
               name, name, T, T, up, T, T, T, T, T, T, T);
     free(pa);
     free(off);
-    if (h.oom || c.oom) {
-        free(h.p);
-        free(c.p);
-        return cr__fail(CR_ENOMEM, "cr_export_c: out of memory");
+    return cr__export_write_pair(dir, name, &h, &c, "cr_export_c");
+}
+
+void cr_export_options_default(cr_export_options *o)
+{
+    if (!o) return;
+    o->numeric = CR_NUMERIC_FLOAT;
+    o->max_error = 0.0;
+    o->output_shift = CR_EXPORT_SHIFT_AUTO;
+}
+
+cr_status cr_export_c_ex(const cr_model *m, const char *dir, const char *name,
+                         const cr_export_options *o, cr_export_report *report)
+{
+    cr_export_options def;
+    if (!o) {
+        cr_export_options_default(&def);
+        o = &def;
     }
+    if (report) {
+        report->error = report->coef_error = report->noise = NAN;
+        report->budget = report->mode_error = NAN;
+        report->channel = report->horizon = 0;
+        report->mode = SIZE_MAX;
+        report->output_shift = 0;
+    }
+    cr_status s = cr__export_check_model(m, "cr_export_c_ex");
+    if (s != CR_OK) return s;
+    if (!dir || !*dir) return cr__fail(CR_EINVAL, "cr_export_c_ex: NULL or empty folder");
+    if (!cr__export_valid_name(name))
+        return cr__fail(CR_EINVAL,
+                        "cr_export_c_ex: name '%s' is not a C identifier of at most 64 characters",
+                        name ? name : "(null)");
+    if (!(o->max_error >= 0.0)) /* also NaN */
+        return cr__fail(CR_EINVAL, "cr_export_c_ex: max_error %g must be >= 0 (0: default)",
+                        o->max_error);
+    if (o->output_shift != CR_EXPORT_SHIFT_AUTO && (o->output_shift < 0 || o->output_shift > 40))
+        return cr__fail(CR_EINVAL, "cr_export_c_ex: output_shift %d is not in 0..40 or auto (-1)",
+                        o->output_shift);
+    switch (o->numeric) {
+    case CR_NUMERIC_FLOAT: return cr_export_c(m, dir, name, CR_EXPORT_FLOAT);
+    case CR_NUMERIC_DOUBLE: return cr_export_c(m, dir, name, CR_EXPORT_DOUBLE);
+    case CR_NUMERIC_Q31:
+    case CR_NUMERIC_Q15:
+        s = cr_model_check_stable(m, 0.0);
+        if (s != CR_OK) return s;
+        return cr__export_c_fixed(m, dir, name, o, report);
+    }
+    return cr__fail(CR_EINVAL, "cr_export_c_ex: unknown numeric format %d", (int)o->numeric);
+}
+
+void cr__export_upper(const char *name, char *up)
+{
+    size_t k = 0;
+    for (; name[k]; k++) up[k] = (name[k] >= 'a' && name[k] <= 'z') ? (char)(name[k] - 32) : name[k];
+    up[k] = '\0';
+}
+
+cr_status cr__export_write_pair(const char *dir, const char *name, cr__sbuf *h, cr__sbuf *c,
+                                const char *who)
+{
+    cr_status s = CR_OK;
     size_t dl = strlen(dir), nl = strlen(name);
-    char *path = malloc(dl + nl + 8);
+    char *path = h->oom || c->oom ? NULL : malloc(dl + nl + 8);
     if (!path) {
-        free(h.p);
-        free(c.p);
-        return cr__fail(CR_ENOMEM, "cr_export_c: out of memory");
+        free(h->p);
+        free(c->p);
+        return cr__fail(CR_ENOMEM, "%s: out of memory", who);
     }
     snprintf(path, dl + nl + 8, "%s/%s.h", dir, name);
-    s = cr__write_atomic(path, h.p, h.n);
+    s = cr__write_atomic(path, h->p, h->n);
     if (s == CR_OK) {
         snprintf(path, dl + nl + 8, "%s/%s.c", dir, name);
-        s = cr__write_atomic(path, c.p, c.n);
+        s = cr__write_atomic(path, c->p, c->n);
         if (s != CR_OK) { /* no half export: drop the header too */
             char d0[512];
             snprintf(d0, sizeof d0, "%s", cr_error_detail());
@@ -276,8 +317,8 @@ cr_status cr_export_c(const cr_model *m, const char *dir, const char *name,
         }
     }
     free(path);
-    free(h.p);
-    free(c.p);
+    free(h->p);
+    free(c->p);
     return s;
 }
 
@@ -296,7 +337,7 @@ size_t cr_export_sos_count(const cr_model *m, size_t c)
 cr_status cr_export_sos(const cr_model *m, size_t c, cr_sos_format format, double *coef,
                         size_t cap, size_t *nsec, double *d)
 {
-    cr_status s = check_model(m, "cr_export_sos");
+    cr_status s = cr__export_check_model(m, "cr_export_sos");
     if (s != CR_OK) return s;
     if (c >= m->C)
         return cr__fail(CR_EINVAL, "cr_export_sos: channel %zu out of range (C = %zu)", c, m->C);
@@ -399,7 +440,7 @@ static cr_status write_json(cJSON *root, const char *path, const char *who)
 /* All channels' sections as a cJSON tree, or NULL (detail set). */
 static cJSON *sos_json(const cr_model *m, const char *who, cr_status *st)
 {
-    if ((*st = check_model(m, who)) != CR_OK) return NULL;
+    if ((*st = cr__export_check_model(m, who)) != CR_OK) return NULL;
     double *buf = malloc((m->M ? m->M : 1) * 6 * sizeof(double));
     cJSON *root = cJSON_CreateObject();
     cJSON *chs = root ? cJSON_AddArrayToObject(root, "channels") : NULL;

@@ -110,10 +110,14 @@ size_t cr__design_ncols(const cr__modal *m);
  * rows i = 0..nr-1 (i = k - 1), a pair gives the columns Re lambda^i and
  * Im lambda^i, a real mode lambda^i (column-major, leading dimension ld).
  * With dPhi != NULL also the derivative basis: the same columns of
- * i lambda^(i-1) (Re and Im for a pair). Pairs are formed four at a time
- * so their serial recurrences overlap. */
+ * i lambda^(i-1) (Re and Im for a pair), by block products (lsq.c). */
 void cr__design(const unsigned char *kind, const double complex *lam, size_t M, size_t nr,
                 double *Phi, size_t ld, double *dPhi);
+/* The Gram matrix of [Phi dPhi] over nr rows in closed form, (2P x 2P,
+ * both triangles, column-major, leading dimension ldg): O(P^2 log nr)
+ * instead of O(nr P^2), and without the rounding of the recurrences. */
+void cr__design_gram(const unsigned char *kind, const double complex *lam, size_t M, size_t nr,
+                     double *G, size_t ldg);
 /* Column descriptors: column p is Re(alpha_p mu_p^i). */
 void cr__design_desc(const unsigned char *kind, const double complex *lam, size_t M,
                      double complex *alpha, double complex *mu);

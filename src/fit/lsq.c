@@ -58,94 +58,137 @@ void cr__design_desc(const unsigned char *kind, const double complex *lam, size_
     }
 }
 
-/* Columns Re/Im lambda^i (and Re/Im i lambda^(i-1)) of DG pairs starting
- * at columns pc[t]. Each pair is a serial complex recurrence whose
- * multiply latency dominates; running DG of them in one loop (fully
- * unrolled, so the state stays in registers) overlaps the chains. The
- * arithmetic per pair is that of a single pair. */
-#define DG 4
-static void pair_cols(double *Phi, double *dPhi, size_t ld, size_t nr, const size_t *pc,
-                      const double *lr, const double *li, size_t G)
+/* Powers x^i (re, im) for i < nr, and with d0 also i x^(i-1): the first
+ * DB powers by the serial recurrence, then block by block, each block the
+ * previous one times x^DB. The block products are independent (they
+ * vectorise, where the serial recurrence is bound by its multiply
+ * latency), and the rounding error grows like i / DB eps instead of
+ * i eps. Real powers when im is NULL. */
+#define DB 64
+static void powers(double xr, double xi, size_t nr, double *restrict re, double *restrict im,
+                   double *restrict d0, double *restrict d1)
 {
-    double zr[DG], zi[DG], pr[DG], pi[DG], ar[DG], ai[DG];
-    double *f0[DG], *f1[DG], *d0[DG], *d1[DG];
-    for (size_t t = 0; t < DG; t++) {
-        size_t c = pc[t < G ? t : 0];
-        zr[t] = 1.0;
-        zi[t] = pr[t] = pi[t] = 0.0;
-        ar[t] = lr[t < G ? t : 0];
-        ai[t] = li[t < G ? t : 0];
-        f0[t] = Phi + c * ld;
-        f1[t] = Phi + (c + 1) * ld;
-        d0[t] = dPhi ? dPhi + c * ld : NULL;
-        d1[t] = dPhi ? dPhi + (c + 1) * ld : NULL;
+    size_t n0 = nr < DB ? nr : DB;
+    double zr = 1.0, zi = 0.0;
+    for (size_t n = 0; n < n0; n++) {
+        re[n] = zr;
+        if (im) im[n] = zi;
+        double t = zr * xr - zi * xi;
+        zi = zr * xi + zi * xr;
+        zr = t;
     }
-    if (G == DG && dPhi) {
-        for (size_t n = 0; n < nr; n++) {
-            const double dn = (double)n;
-#pragma GCC unroll 4
-            for (size_t t = 0; t < DG; t++) {
-                f0[t][n] = zr[t];
-                f1[t][n] = zi[t];
-                d0[t][n] = dn * pr[t]; /* n lambda^(n-1) */
-                d1[t][n] = dn * pi[t];
-                pr[t] = zr[t];
-                pi[t] = zi[t];
-                double u = zr[t] * ar[t] - zi[t] * ai[t];
-                zi[t] = zr[t] * ai[t] + zi[t] * ar[t];
-                zr[t] = u;
-            }
-        }
-        return;
+    /* zr + i zi = x^n0 = x^DB when nr > DB */
+    for (size_t n = DB; n < nr; n++) {
+        double ar = re[n - DB], ai = im ? im[n - DB] : 0.0;
+        re[n] = ar * zr - ai * zi;
+        if (im) im[n] = ar * zi + ai * zr;
     }
-    for (size_t t = 0; t < G; t++) {
-        double *restrict a0 = f0[t], *restrict a1 = f1[t];
-        double *restrict b0 = d0[t], *restrict b1 = d1[t];
-        double xr = 1.0, xi = 0.0, qr = 0.0, qi = 0.0;
-        for (size_t n = 0; n < nr; n++) {
-            a0[n] = xr;
-            a1[n] = xi;
-            if (b0) {
-                b0[n] = (double)n * qr;
-                b1[n] = (double)n * qi;
-            }
-            qr = xr;
-            qi = xi;
-            double u = xr * ar[t] - xi * ai[t];
-            xi = xr * ai[t] + xi * ar[t];
-            xr = u;
-        }
+    if (d0) {
+        d0[0] = 0.0;
+        if (im) d1[0] = 0.0;
+        for (size_t n = 1; n < nr; n++) d0[n] = (double)n * re[n - 1];
+        if (im)
+            for (size_t n = 1; n < nr; n++) d1[n] = (double)n * im[n - 1];
     }
 }
 
 void cr__design(const unsigned char *kind, const double complex *lam, size_t M, size_t nr,
                 double *Phi, size_t ld, double *dPhi)
 {
-    size_t p = 0, pc[DG], g = 0;
-    double glr[DG], gli[DG];
+    size_t p = 0;
     for (size_t j = 0; j < M; j++) {
+        double *d0 = dPhi ? dPhi + p * ld : NULL;
         if (kind[j] == CR_MODE_PAIR) {
-            pc[g] = p;
-            glr[g] = creal(lam[j]);
-            gli[g] = cimag(lam[j]);
-            if (++g == DG) {
-                pair_cols(Phi, dPhi, ld, nr, pc, glr, gli, g);
-                g = 0;
-            }
+            powers(creal(lam[j]), cimag(lam[j]), nr, Phi + p * ld, Phi + (p + 1) * ld, d0,
+                   dPhi ? dPhi + (p + 1) * ld : NULL);
             p += 2;
         } else {
-            double *restrict f0 = Phi + p * ld, *restrict d0 = dPhi ? dPhi + p * ld : NULL;
-            double z = 1.0, zp = 0.0, l = creal(lam[j]);
-            for (size_t n = 0; n < nr; n++) {
-                f0[n] = z;
-                if (d0) d0[n] = (double)n * zp;
-                zp = z;
-                z *= l;
-            }
+            powers(creal(lam[j]), 0.0, nr, Phi + p * ld, NULL, d0, NULL);
             p += 1;
         }
     }
-    if (g > 0) pair_cols(Phi, dPhi, ld, nr, pc, glr, gli, g);
+}
+
+/* s0 = sum_{i<m} mu^i, s1 = sum i mu^i, s2 = sum i^2 mu^i and *pw = mu^m by
+ * binary doubling (the sums over [0, 2k) from those over [0, k) and
+ * mu^k): O(log m) steps, no cancellation when mu is near 1, where the
+ * closed forms (1 - mu^m) / (1 - mu) and their derivatives lose digits. */
+static void geo_sums(double complex mu, size_t m, double complex *s0, double complex *s1,
+                     double complex *s2, double complex *pw)
+{
+    double complex a0 = 0.0, c1 = 0.0, c2 = 0.0, p = 1.0;
+    double k = 0.0;
+    int top = 0;
+    while (top < 63 && (m >> (top + 1)) != 0) top++;
+    for (int b = m ? top : -1; b >= 0; b--) {
+        c2 += p * (c2 + 2.0 * k * c1 + k * k * a0);
+        c1 += p * (c1 + k * a0);
+        a0 += p * a0;
+        p *= p;
+        k *= 2.0;
+        if ((m >> b) & 1u) {
+            c2 += k * k * p;
+            c1 += k * p;
+            a0 += p;
+            p *= mu;
+            k += 1.0;
+        }
+    }
+    *s0 = a0;
+    *s1 = c1;
+    *s2 = c2;
+    *pw = p;
+}
+
+void cr__design_gram(const unsigned char *kind, const double complex *lam, size_t M, size_t nr,
+                     double *G, size_t ldg)
+{
+    const size_t P = cr__design_ncols(&(cr__modal){ .n = M, .kind = (unsigned char *)kind });
+    if (nr == 0) {
+        for (size_t q = 0; q < 2 * P; q++)
+            for (size_t i = 0; i < 2 * P; i++) G[i + q * ldg] = 0.0;
+        return;
+    }
+    size_t pa = 0;
+    for (size_t a = 0; a < M; a++) {
+        const int ra = kind[a] == CR_MODE_PAIR ? 2 : 1;
+        const double complex x = ra == 2 ? lam[a] : creal(lam[a]);
+        size_t pb = pa;
+        for (size_t b = a; b < M; b++) {
+            const int rb = kind[b] == CR_MODE_PAIR ? 2 : 1;
+            const double complex y = rb == 2 ? lam[b] : creal(lam[b]);
+            /* F = sum_{i<nr} mu^i, G1 = sum i mu^(i-1), G2 = sum i^2 mu^(i-1),
+             * at mu1 = x y and mu2 = x conj(y) */
+            double complex F[2], G1[2], G2[2];
+            const double complex mu[2] = { x * y, x * conj(y) };
+            for (int t = 0; t < 2; t++) {
+                double complex s0, s1, s2, pw;
+                geo_sums(mu[t], nr - 1, &s0, &s1, &s2, &pw);
+                F[t] = s0 + pw;
+                G1[t] = s1 + s0;
+                G2[t] = s2 + 2.0 * s1 + s0;
+            }
+            for (int u = 0; u < ra; u++) {
+                const double complex ap = u ? -I : 1.0;
+                for (int v = 0; v < rb; v++) {
+                    const double complex aq = v ? -I : 1.0;
+                    const double complex k1 = ap * aq, k2 = ap * conj(aq);
+                    size_t i = pa + u, j = pb + v;
+                    double ff = 0.5 * creal(k1 * F[0] + k2 * F[1]);
+                    double fp = 0.5 * creal(k1 * x * G1[0] + k2 * x * G1[1]);
+                    double pf = 0.5 * creal(k1 * y * G1[0] + k2 * conj(y) * G1[1]);
+                    double pp = 0.5 * creal(k1 * G2[0] + k2 * G2[1]);
+                    /* rows/cols: Phi i, j; Psi P + i, P + j */
+                    G[i + j * ldg] = G[j + i * ldg] = ff;
+                    G[i + (P + j) * ldg] = G[(P + j) + i * ldg] = fp;
+                    G[(P + i) + j * ldg] = G[j + (P + i) * ldg] = pf;
+                    G[(P + i) + (P + j) * ldg] = G[(P + j) + (P + i) * ldg] = pp;
+                }
+            }
+            pb += rb;
+        }
+        pa += ra;
+    }
 }
 
 void cr__tail_gram(size_t P, const double complex *alpha, const double complex *mu, size_t L,

@@ -277,6 +277,52 @@ static cr_status hinf_error(const cr__modal *m, const double *h, size_t L, doubl
     return s;
 }
 
+/* The errors of m against h, both scaled by the same power of two
+ * (exact) so that squares neither overflow nor underflow: relative
+ * errors are unchanged, the absolute ones scaled back by the caller. */
+static cr_status errors_scaled(const cr__modal *m, const double *h, size_t L, int ex,
+                               cr_fit_record *rec)
+{
+    double *hs = malloc(2 * L * sizeof *hs);
+    cr__modal ms = {0};
+    size_t nm = m->n ? m->n : 1;
+    if (!hs || cr__modal_alloc(&ms, nm) != CR_OK) {
+        free(hs);
+        return cr__fail(CR_ENOMEM, "model errors: out of memory (L = %zu)", L);
+    }
+    double *work = hs + L;
+    ms.n = m->n;
+    ms.d = ldexp(m->d, -ex);
+    for (size_t j = 0; j < m->n; j++) {
+        ms.kind[j] = m->kind[j];
+        ms.pole_re[j] = m->pole_re[j];
+        ms.pole_im[j] = m->pole_im[j];
+        ms.res_re[j] = ldexp(m->res_re[j], -ex);
+        ms.res_im[j] = ldexp(m->res_im[j], -ex);
+    }
+    double hn2 = 0.0;
+    for (size_t k = 0; k < L; k++) {
+        hs[k] = ldexp(h[k], -ex);
+        hn2 += hs[k] * hs[k];
+    }
+    double e2 = cr__modal_err2(&ms, hs, L, CR_HORIZON_WINDOW, work);
+    double tail = cr__modal_tail2(&ms, L), hinf = NAN;
+    cr_status s = hinf_error(&ms, hs, L, &hinf);
+    free(hs);
+    cr__modal_free(&ms);
+    if (s != CR_OK) return s;
+    double hn = sqrt(hn2);
+    /* A zero kernel has no relative error: report absolute norms then. */
+    double scale = hn > 0.0 ? hn : ldexp(1.0, -ex);
+    rec->order = cr__modal_order(m);
+    rec->length = L;
+    rec->h_norm = ldexp(hn, ex);
+    rec->err_window = sqrt(e2) / scale;
+    rec->err_infinite = sqrt(e2 + tail) / scale;
+    rec->err_hinf = ldexp(hinf, ex);
+    return CR_OK;
+}
+
 cr_status cr__modal_errors(const cr__modal *m, const double *h, size_t L, cr_fit_record *rec)
 {
     if (!m || !h || !rec) return cr__fail(CR_EINVAL, "model errors: NULL argument");
@@ -284,26 +330,16 @@ cr_status cr__modal_errors(const cr__modal *m, const double *h, size_t L, cr_fit
         return cr__fail(CR_EINVAL, "model errors: NULL mode arrays");
     if (L == 0) return cr__fail(CR_EINVAL, "model errors: zero kernel length");
     if (L > CR_MAX_ELEMS) return cr__fail(CR_EOVERFLOW, "model errors: absurd length %zu", L);
-    for (size_t k = 0; k < L; k++)
+    double big = 0.0;
+    for (size_t k = 0; k < L; k++) {
         if (!isfinite(h[k]))
             return cr__fail(CR_ENONFINITE, "model errors: kernel sample %zu is not finite", k);
-    double *work = malloc(L * sizeof *work);
-    if (!work) return cr__fail(CR_ENOMEM, "model errors: out of memory (L = %zu)", L);
-    double e2 = cr__modal_err2(m, h, L, CR_HORIZON_WINDOW, work);
-    free(work);
-    double hn2 = 0.0;
-    for (size_t k = 0; k < L; k++) hn2 += h[k] * h[k];
-    double hinf = NAN;
-    cr_status s = hinf_error(m, h, L, &hinf);
-    if (s != CR_OK) return s;
-    double hn = sqrt(hn2);
-    /* A zero kernel has no relative error: report absolute norms then. */
-    double scale = hn > 0.0 ? hn : 1.0;
-    rec->order = cr__modal_order(m);
-    rec->length = L;
-    rec->h_norm = hn;
-    rec->err_window = sqrt(e2) / scale;
-    rec->err_infinite = sqrt(e2 + cr__modal_tail2(m, L)) / scale;
-    rec->err_hinf = hinf;
-    return CR_OK;
+        big = fmax(big, fabs(h[k]));
+    }
+    if (!(big > 0.0)) { /* a zero kernel: scale by the model */
+        big = fabs(m->d);
+        for (size_t j = 0; j < m->n; j++)
+            if (m->kind[j] != CR_MODE_UNUSED) big = fmax(big, hypot(m->res_re[j], m->res_im[j]));
+    }
+    return errors_scaled(m, h, L, big > 0.0 ? ilogb(big) : 0, rec);
 }

@@ -492,7 +492,8 @@ static cr_status LOC(run)(const char *fn, ST *s, const R *u, size_t T, R *y)
         return CR_OK;
     }
     long long nj = (long long)jobs;
-#pragma omp parallel
+    int nt = stream_threads(jobs);
+#pragma omp parallel num_threads(nt)
     {
         cr__fpmode fm = cr__ftz_enter(); /* per thread */
 #pragma omp for schedule(static)
