@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Seed corpora of the fuzz harnesses (fuzz/corpus/NAME/), valid files and
-files at the boundaries, written byte by byte from the format descriptions
+files at the boundaries (and command lines for fuzz_cli), written byte by byte from the format descriptions
 (numpy's .npy format, docs/FORMAT.md, the safetensors layout), independently
 of convrec's own writers. Deterministic: running it again gives the same
 files. Usage: fuzz/make_corpus.py (numpy needed; Debian's /usr/bin/python3).
@@ -158,12 +158,41 @@ def model_corpus():
     put("model", "real_with_im", model([[1]], [[0.5, 0.1]], [[1, 0]], [0]))
 
 
+# ---- command lines (fuzz_cli: byte 0 = command, NUL-separated args) ----
+CMDS = ["fit", "kernel", "filter", "conv", "hsv", "info", "export", "verify", None]
+
+
+def cli(name, cmd, *args):
+    put("cli", name, bytes([CMDS.index(cmd)]) + b"\0".join(a.encode() for a in args))
+
+
+def cli_corpus():
+    cli("fit_order", "fit", "h.npy", "-o", "out.safetensors", "--order", "4", "--quiet")
+    cli("fit_tol", "fit", "h.npy", "-o", "out.safetensors", "--tol", "1e-2", "--horizon",
+        "infinite", "--method", "bt", "--threads", "1")
+    cli("fit_bad_order", "fit", "h.npy", "-o", "out.safetensors", "--order", "-3")
+    cli("kernel", "kernel", "m.safetensors", "--length", "40", "-o", "out.npy")
+    cli("filter", "filter", "m.safetensors", "u.npy", "-o", "out.npy")
+    cli("filter3", "filter", "m.safetensors", "u3.npy", "-o", "out.npy", "--allow-unstable")
+    cli("conv", "conv", "h.npy", "u.npy", "-o", "out.npy", "--threads", "2")
+    cli("hsv", "hsv", "h.npy", "-n", "3", "--json")
+    cli("info", "info", "m.safetensors", "--json")
+    cli("export_c", "export", "m.safetensors", "--format", "c", "--name", "flt", "-o", ".")
+    cli("export_sos", "export", "m.safetensors", "--format", "sos", "-o", "out.json")
+    cli("verify", "verify", "m.safetensors", "h.npy", "--steps", "100", "--precision", "float")
+    cli("help", "fit", "--help")
+    cli("version", None, "--version")
+    cli("missing_value", "kernel", "m.safetensors", "--length")
+    cli("unknown", "info", "m.safetensors", "--bogus")
+
+
 if __name__ == "__main__":
     if os.path.isdir(OUT):
         shutil.rmtree(OUT)
     npy_corpus()
     safetensors_corpus()
     model_corpus()
+    cli_corpus()
     for h in sorted(os.listdir(OUT)):
         files = os.listdir(os.path.join(OUT, h))
         size = sum(os.path.getsize(os.path.join(OUT, h, f)) for f in files)

@@ -5,8 +5,9 @@
 #
 # SECONDS per harness (default 20; a campaign: fuzz/run.sh 1800). BUILD_DIR
 # (default build-fuzz) is configured with CC=clang --enable-fuzz when it has
-# no Makefile. HARNESS: npy, model, safetensors (default: all), one after
-# the other (one core each).
+# no Makefile. HARNESS: npy, model, safetensors, cli (default: all), one after
+# the other (one core each). cli runs the command itself, its output closed
+# (-close_fd_mask=3).
 #
 # Each harness starts from the kept seeds (fuzz/corpus/NAME, made by
 # fuzz/make_corpus.py, read only) and BUILD_DIR/fuzz-corpus/NAME, where the
@@ -23,7 +24,7 @@ secs=${1:-20}
 build=${2:-$src/build-fuzz}
 shift $(( $# < 2 ? $# : 2 ))
 harnesses=("$@")
-[ ${#harnesses[@]} -gt 0 ] || harnesses=(npy model safetensors)
+[ ${#harnesses[@]} -gt 0 ] || harnesses=(npy model safetensors cli)
 case $build in /*) ;; *) build=$PWD/$build ;; esac
 
 if [ ! -f "$build/Makefile" ]; then
@@ -46,7 +47,9 @@ for h in "${harnesses[@]}"; do
     mkdir -p "$work"
     echo "== fuzz_$h: $secs s (log: $log)"
     rc=0
-    "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
+    extra=()
+    [ "$h" = cli ] && extra=(-close_fd_mask=3)
+    "$bin" "${extra[@]}" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
         -print_final_stats=1 -dict="$dict" -artifact_prefix="$build/fuzz-artifacts/$h-" \
         "$work" "$src/fuzz/corpus/$h" >"$log" 2>&1 || rc=$?
     stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -n 1; }
