@@ -95,6 +95,8 @@ need_cmocka() { # $1 = build folder, rest = configure arguments
 }
 
 has_stage() { [[ " $CHECK_STAGES " == *" $1 "* ]]; }
+t_stage=$SECONDS
+stage_done() { echo "== stage $1: $((SECONDS - t_stage)) s"; t_stage=$SECONDS; }
 
 case "$mode" in
 demo)
@@ -105,23 +107,27 @@ demo)
 check)
     install_deps $BUILD_PKGS $TEST_PKGS
     logs=()
+    t_stage=$SECONDS
     if has_stage main; then
         build build --enable-native
         need_cmocka build --enable-native
         make -C build -s -j"$(nproc)" check
         logs+=(build/test-suite.log)
+        stage_done main
     fi
     if has_stage asan; then
         # the C test suite again under AddressSanitizer + UndefinedBehaviorSanitizer
         build build-asan --enable-sanitizers
         ASAN_OPTIONS=detect_leaks=1 CONVREC_SKIP_PYTHON=1 make -C build-asan -s -j"$(nproc)" check
         logs+=(build-asan/test-suite.log)
+        stage_done asan
     fi
     if has_stage clang; then
         # the whole suite built by clang (defect 7: clang did not build convrec)
         build build-clang CC=clang --enable-native
         make -C build-clang -s -j"$(nproc)" check
         logs+=(build-clang/test-suite.log)
+        stage_done clang
     fi
     if has_stage tsan; then
         # models shared by threads, fits in parallel, under ThreadSanitizer
@@ -132,6 +138,7 @@ check)
         OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS="ignore_noninstrumented_modules=1 ${TSAN_OPTIONS-}" \
             make -C build-tsan -s -j"$(nproc)" check TESTS=tests/test_threads check_PROGRAMS=tests/test_threads
         logs+=(build-tsan/test-suite.log)
+        stage_done tsan
     fi
     if has_stage fuzz; then
         # every libFuzzer harness for FUZZ_SECONDS on the kept corpus; a crash
@@ -139,6 +146,7 @@ check)
         [ -x configure ] || autoreconf -fi >/dev/null
         configure_dir build-fuzz CC=clang --enable-fuzz
         fuzz/run.sh "$FUZZ_SECONDS" build-fuzz
+        stage_done fuzz
     fi
     # one closing line over all runs, counted from automake's summaries
     count() { awk -v k="# $1:" '$1" "$2 == k {n += $3} END {print n + 0}' "${logs[@]}" /dev/null; }

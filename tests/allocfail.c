@@ -21,26 +21,30 @@
  * LeakSanitizer adds its own check at exit in the ASan build). A fixed
  * open-addressing table: no allocation of its own. */
 #define SLOTS ((size_t)1 << 20)
-static void *table[SLOTS];
+/* addresses are stored XORed with a mask, so that LeakSanitizer does not
+ * take the table for references that keep leaked blocks alive */
+static uintptr_t table[SLOTS];
+#define MASK ((uintptr_t)0xa5a5a5a5a5a5a5a5ULL)
 static size_t used; /* slots ever filled (tombstones included) */
 static long live;
 static int overflow; /* the table filled up: live counts are unknown */
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
-#define TOMB ((void *)1)
+#define TOMB ((uintptr_t)1)
 
 static size_t slot_of(const void *p) { return (size_t)(((uintptr_t)p >> 4) * 0x9e3779b97f4a7c15ULL) & (SLOTS - 1); }
 
 static void track(void *p)
 {
     if (!p) return;
+    uintptr_t key = (uintptr_t)p ^ MASK;
     pthread_mutex_lock(&table_lock);
     if (used >= SLOTS / 4 * 3) {
         overflow = 1;
     } else {
         size_t i = slot_of(p);
-        while (table[i] != NULL && table[i] != TOMB) i = (i + 1) & (SLOTS - 1);
-        if (table[i] == NULL) used++;
-        table[i] = p;
+        while (table[i] != 0 && table[i] != TOMB) i = (i + 1) & (SLOTS - 1);
+        if (table[i] == 0) used++;
+        table[i] = key;
         live++;
     }
     pthread_mutex_unlock(&table_lock);
@@ -49,9 +53,10 @@ static void track(void *p)
 static void untrack(void *p)
 {
     if (!p) return;
+    uintptr_t key = (uintptr_t)p ^ MASK;
     pthread_mutex_lock(&table_lock);
-    for (size_t i = slot_of(p); table[i] != NULL; i = (i + 1) & (SLOTS - 1))
-        if (table[i] == p) {
+    for (size_t i = slot_of(p); table[i] != 0; i = (i + 1) & (SLOTS - 1))
+        if (table[i] == key) {
             table[i] = TOMB;
             live--;
             break;

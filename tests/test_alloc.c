@@ -10,7 +10,7 @@
  * cr_hsv, cr_conv_d, the model file (load, save), streams (create, copy,
  * FFT prefill), the export (C, SOS, JSON, to files and strings), .npy and
  * safetensors reading and writing, FFT streamers. The command line is
- * tested the same way by tests/cli_alloc.sh.
+ * tested the same way by tests/test_cli_alloc.
  *
  * `test_alloc [-v] [-w] [NAME...]` runs only the operations whose names
  * start with one of the NAMEs; -v prints how many allocations each one
