@@ -21,7 +21,7 @@
     } while (0)
 
 /* The path of a file holding d[0..n) (the same memfd every call). */
-static const char *fz_path(const uint8_t *d, size_t n)
+static inline const char *fz_path(const uint8_t *d, size_t n)
 {
     static int fd = -1;
     static char path[64];
@@ -41,7 +41,7 @@ static const char *fz_path(const uint8_t *d, size_t n)
 }
 
 /* A scratch file for round trips, in tmpfs when there is one. */
-static const char *fz_scratch(const char *ext)
+static inline const char *fz_scratch(const char *ext)
 {
     static char p[128];
     const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
