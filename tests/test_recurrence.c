@@ -10,6 +10,7 @@
 
 #include <complex.h>
 #include <fftw3.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -406,6 +407,54 @@ static void test_float_long_run(void **st)
     free(ud); free(yd); free(uf); free(yf); free(yq);
 }
 
+/* Float pairs very close to the unit circle: with fused multiply-adds the
+ * state's rounding is a random walk, float error ~ 6e-8 / sqrt(1 - r^2)
+ * (1.3e-5 at r = 0.99999). The unfused update (four roundings per
+ * component) acted like a pole error, its error growing like 1 / (1 - r):
+ * 4.8e-4 here. Builds without FMA hardware keep that form: a looser bound. */
+static void test_float_near_unit(void **st)
+{
+    (void)st;
+    const size_t T = (size_t)1 << 21, chunk = (size_t)1 << 16;
+    const double r = 0.99999, th[2] = {0.3, 2.0};
+    cr_model *m = NULL;
+    assert_int_equal(cr_model_create(&m, 1, 2), CR_OK);
+    unsigned char kind[2] = {CR_MODE_PAIR, CR_MODE_PAIR};
+    double pr[2] = {r * cos(th[0]), r * cos(th[1])}, pi[2] = {r * sin(th[0]), r * sin(th[1])};
+    double rr[2] = {0.7, -0.4}, ri[2] = {0.3, 0.5};
+    assert_int_equal(cr_model_set_channel(m, 0, 2, kind, pr, pi, rr, ri, 0.0), CR_OK);
+    cr_stream_d *sd = NULL;
+    cr_stream_f *sf = NULL;
+    assert_int_equal(cr_stream_d_create(&sd, m, 1, 0), CR_OK);
+    assert_int_equal(cr_stream_f_create(&sf, m, 1, 0), CR_OK);
+    double *ud = malloc(chunk * sizeof *ud), *yd = malloc(chunk * sizeof *yd);
+    float *uf = malloc(chunk * sizeof *uf), *yf = malloc(chunk * sizeof *yf);
+    long double num = 0, den = 0;
+    for (size_t t0 = 0; t0 < T; t0 += chunk) {
+        for (size_t i = 0; i < chunk; i++) ud[i] = uf[i] = (float)urand();
+        assert_int_equal(cr_stream_d_block(sd, ud, chunk, yd), CR_OK);
+        assert_int_equal(cr_stream_f_block(sf, uf, chunk, yf), CR_OK);
+        if (t0 < T / 2) continue; /* past the start-up */
+        for (size_t i = 0; i < chunk; i++) {
+            num += (long double)(yf[i] - yd[i]) * (yf[i] - yd[i]);
+            den += (long double)yd[i] * yd[i];
+        }
+    }
+    double e = (double)sqrtl(num / den), theory = 6e-8 / sqrt(1 - r * r);
+#if defined(__FMA__) || defined(__FP_FAST_FMAF) || defined(__ARM_FEATURE_FMA)
+    const double bound = 4 * theory;
+#else
+    const double bound = 2e-3;
+#endif
+    print_message("  |lambda| = 0.99999 pairs, float rel l2 %.3g (random rounding %.3g, bound %.3g)\n",
+                  e, theory, bound);
+    assert_true(e <= bound);
+    cr_stream_d_destroy(sd);
+    cr_stream_f_destroy(sf);
+    cr_model_destroy(m);
+    free(ud); free(yd); free(uf); free(yf);
+}
+
 /* ---- bad input ---------------------------------------------------------- */
 
 static void test_bad_input(void **st)
@@ -481,6 +530,68 @@ static void test_bad_input(void **st)
 }
 
 /* A model of feedthrough only (no modes) streams y = d u. */
+/* A state decaying in silence must not end up denormal. Without
+ * flush-to-zero it stalled in the denormal range (round(lambda x) == x once
+ * x is a few hundred units of the smallest denormal, for |lambda| near 1)
+ * and stayed there: every later step ran on denormals, about 10x slower on
+ * x86, for ever (bench_soak). With it, a real mode decays to 0 and a pair
+ * settles at a few dozen times the smallest normal number (the flushes
+ * near zero crossings balance the decay), which costs nothing. Float from
+ * 1e-36 and double from 1e-306, a pair and a real mode at |lambda| =
+ * 0.9999, 2e5 silent steps: without the flush the states end near 1e-42
+ * (float) and 1e-315 (double), denormal. */
+static void test_no_denormal_state(void **st)
+{
+    (void)st;
+    cr_model *m = NULL;
+    assert_int_equal(cr_model_create(&m, 2, 2), CR_OK);
+    unsigned char kind[2] = {CR_MODE_PAIR, CR_MODE_REAL};
+    double pr[2] = {0.9999 * cos(0.2), 0.9999}, pi[2] = {0.9999 * sin(0.2), 0.0};
+    double rr[2] = {1.0, 0.5}, ri[2] = {0.25, 0.0};
+    for (size_t c = 0; c < 2; c++)
+        assert_int_equal(cr_model_set_channel(m, c, 2, kind, pr, pi, rr, ri, 0.0), CR_OK);
+    enum { T = 4096, BLOCKS = 50 };
+    float *uf = calloc(2 * T, sizeof *uf), *yf = malloc(2 * T * sizeof *yf);
+    double *ud = calloc(2 * T, sizeof *ud), *yd = malloc(2 * T * sizeof *yd);
+    cr_stream_f *sf = NULL;
+    cr_stream_d *sd = NULL;
+    assert_int_equal(cr_stream_f_create(&sf, m, 1, 0), CR_OK);
+    assert_int_equal(cr_stream_d_create(&sd, m, 1, 0), CR_OK);
+    size_t n = cr_stream_f_state_len(sf);
+    assert_int_equal(n, cr_stream_d_state_len(sd));
+    float xf[8];
+    double xd[8];
+    assert_true(n <= 8);
+    for (size_t i = 0; i < n; i++) {
+        /* (re, im) per mode; the real mode's im stays 0 */
+        int im = i % 2, real = (i / 2) % 2;
+        xf[i] = im && real ? 0.0f : 1e-36f;
+        xd[i] = im && real ? 0.0 : 1e-306;
+    }
+    assert_int_equal(cr_stream_f_set_state(sf, xf, n), CR_OK);
+    assert_int_equal(cr_stream_d_set_state(sd, xd, n), CR_OK);
+    for (int b = 0; b < BLOCKS; b++) {
+        assert_int_equal(cr_stream_f_block(sf, uf, T, yf), CR_OK);
+        assert_int_equal(cr_stream_d_block(sd, ud, T, yd), CR_OK);
+    }
+    assert_int_equal(cr_stream_f_get_state(sf, xf, n), CR_OK);
+    assert_int_equal(cr_stream_d_get_state(sd, xd, n), CR_OK);
+    for (size_t i = 0; i < n; i++) {
+        if (fpclassify(xf[i]) == FP_SUBNORMAL || fpclassify(xd[i]) == FP_SUBNORMAL)
+            fail_msg("state %zu is denormal: float %g, double %g", i, (double)xf[i], xd[i]);
+        /* decayed: at most 100 times the smallest normal number */
+        assert_true(fabsf(xf[i]) < 100 * FLT_MIN && fabs(xd[i]) < 100 * DBL_MIN);
+        if ((i / 2) % 2) assert_true(xf[i] == 0.0f && xd[i] == 0.0); /* the real mode: 0 */
+    }
+    cr_stream_f_destroy(sf);
+    cr_stream_d_destroy(sd);
+    cr_model_destroy(m);
+    free(uf);
+    free(yf);
+    free(ud);
+    free(yd);
+}
+
 static void test_feedthrough_only(void **st)
 {
     (void)st;
@@ -509,8 +620,10 @@ int main(void)
         cmocka_unit_test(test_save_restore),
         cmocka_unit_test(test_prefill),
         cmocka_unit_test(test_float_long_run),
+        cmocka_unit_test(test_float_near_unit),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_feedthrough_only),
+        cmocka_unit_test(test_no_denormal_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -66,7 +66,7 @@ int cli_to_f32(cr_array *a);
 const char *cli_method_name(cr_method m);
 const char *cli_horizon_name(cr_horizon h);
 int cli_parse_horizon(const char *cmd, const char *s, cr_horizon *h);
-void cli_print_summary(FILE *f, const cr_model *m);
+int cli_print_summary(FILE *f, const cr_model *m); /* 0, or -1: out of memory */
 
 /* The subcommands: argv[0] is the command's name. */
 typedef int (*cli_cmd_fn)(int argc, char **argv);

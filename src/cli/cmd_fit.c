@@ -180,7 +180,8 @@ int cmd_fit(int argc, char **argv)
         cr_model_destroy(m);
         return cli_status(a.cmd, st, "saving the model");
     }
-    if (!quiet) cli_print_summary(stdout, m);
+    if (!quiet && cli_print_summary(stdout, m) != 0) /* the model is saved: say so, exit 0 */
+        cli_warn(a.cmd, "out of memory: the summary is not printed (%s is written)", out);
     cr_model_destroy(m);
     return CLI_OK;
 }

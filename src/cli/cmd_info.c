@@ -50,12 +50,11 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* median and max of the finite values of n numbers; returns the count */
-static size_t med_max(const double *v, size_t n, size_t stride, double *med, double *mx)
+/* median and max of the finite values of n numbers, sorted in t (room for
+ * n); returns the count */
+static size_t med_max(const double *v, size_t n, size_t stride, double *t, double *med, double *mx)
 {
-    double *t = malloc((n ? n : 1) * sizeof *t);
     size_t k = 0;
-    if (t == NULL) return 0;
     for (size_t i = 0; i < n; i++) {
         double x = v[i * stride];
         if (isfinite(x)) t[k++] = x;
@@ -67,17 +66,17 @@ static size_t med_max(const double *v, size_t n, size_t stride, double *med, dou
     } else {
         *med = *mx = NAN;
     }
-    free(t);
     return k;
 }
 
-void cli_print_summary(FILE *f, const cr_model *m)
+/* Returns 0, or -1 (nothing printed) when out of memory. */
+int cli_print_summary(FILE *f, const cr_model *m)
 {
     cr_model_view v;
-    if (cr_model_get_view(m, &v) != CR_OK) return;
+    if (cr_model_get_view(m, &v) != CR_OK) return -1;
     size_t C = v.C;
-    double *col = malloc(C * 4 * sizeof *col);
-    if (col == NULL) return;
+    double *col = malloc(C * 5 * sizeof *col), *t = col + 4 * C; /* t: med_max's room */
+    if (col == NULL) return -1;
     size_t omin = SIZE_MAX, omax = 0;
     double rad = 0;
     for (size_t c = 0; c < C; c++) {
@@ -96,14 +95,15 @@ void cli_print_summary(FILE *f, const cr_model *m)
     fprintf(f, "channels %zu  method %s  horizon %s  order %zu..%zu  max |pole| %.9f%s\n", C,
             cli_method_name(v.method), cli_horizon_name(v.horizon), omin, omax, rad,
             rad < 1 ? "" : "  UNSTABLE");
-    if (med_max(col, C, 1, &med, &mx)) fprintf(f, "window l2 error    median %.3e  max %.3e\n", med, mx);
-    if (med_max(col + C, C, 1, &med, &mx)) fprintf(f, "infinite l2 error  median %.3e  max %.3e\n", med, mx);
-    if (med_max(col + 2 * C, C, 1, &med, &mx))
+    if (med_max(col, C, 1, t, &med, &mx)) fprintf(f, "window l2 error    median %.3e  max %.3e\n", med, mx);
+    if (med_max(col + C, C, 1, t, &med, &mx)) fprintf(f, "infinite l2 error  median %.3e  max %.3e\n", med, mx);
+    if (med_max(col + 2 * C, C, 1, t, &med, &mx))
         fprintf(f, "H-inf / sigma_N+1  median %.3f  max %.3f\n", med, mx);
     size_t within = 0;
     for (size_t c = 0; c < C; c++) within += col[3 * C + c] > 0;
     fprintf(f, "H-inf within the balanced-truncation bound 2*sum(sigma_i>N): %zu of %zu channels\n", within, C);
     free(col);
+    return 0;
 }
 
 static cJSON *json_num(double x)
@@ -111,55 +111,70 @@ static cJSON *json_num(double x)
     return isfinite(x) ? cJSON_CreateNumber(x) : cJSON_CreateNull();
 }
 
+/* Attach item (may be NULL: a failed allocation) under key, or free it:
+ * a failure clears *ok and leaks nothing (the root's delete frees the rest). */
+static void put(cJSON *o, const char *key, cJSON *item, int *ok)
+{
+    if (*ok && item && (key ? cJSON_AddItemToObject(o, key, item) : cJSON_AddItemToArray(o, item)))
+        return;
+    cJSON_Delete(item);
+    *ok = 0;
+}
+
 static int info_json(const cr_model *m, const char *path)
 {
     cr_model_view v;
     cr_model_get_view(m, &v);
     cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "file", path);
-    cJSON_AddStringToObject(root, "method", cli_method_name(v.method));
-    cJSON_AddStringToObject(root, "horizon", cli_horizon_name(v.horizon));
-    cJSON_AddNumberToObject(root, "channels", (double)v.C);
-    cJSON_AddNumberToObject(root, "max_modes", (double)v.M);
-    cJSON *chs = cJSON_AddArrayToObject(root, "channel");
+    int ok = root != NULL;
+    put(root, "file", cJSON_CreateString(path), &ok);
+    put(root, "method", cJSON_CreateString(cli_method_name(v.method)), &ok);
+    put(root, "horizon", cJSON_CreateString(cli_horizon_name(v.horizon)), &ok);
+    put(root, "channels", cJSON_CreateNumber((double)v.C), &ok);
+    put(root, "max_modes", cJSON_CreateNumber((double)v.M), &ok);
+    cJSON *chs = ok ? cJSON_AddArrayToObject(root, "channel") : NULL;
+    ok = ok && chs;
     int stable = 1;
-    for (size_t c = 0; c < v.C; c++) {
+    for (size_t c = 0; ok && c < v.C; c++) {
         const cr_fit_record *r = &v.record[c];
         cJSON *o = cJSON_CreateObject();
+        put(chs, NULL, o, &ok);
         double rad = cr_model_spectral_radius(m, c);
         if (!(rad < 1)) stable = 0;
-        cJSON_AddNumberToObject(o, "order", (double)cr_model_order(m, c));
-        cJSON_AddItemToObject(o, "d", json_num(v.d[c]));
-        cJSON_AddItemToObject(o, "spectral_radius", json_num(rad));
-        cJSON_AddItemToObject(o, "stability_margin", json_num(1 - rad));
-        cJSON_AddBoolToObject(o, "stable", rad < 1);
-        cJSON_AddNumberToObject(o, "length", (double)r->length);
-        cJSON_AddItemToObject(o, "err_window", json_num(r->err_window));
-        cJSON_AddItemToObject(o, "err_infinite", json_num(r->err_infinite));
-        cJSON_AddItemToObject(o, "err_hinf", json_num(r->err_hinf));
-        cJSON_AddItemToObject(o, "h_norm", json_num(r->h_norm));
-        cJSON_AddItemToObject(o, "sigma_next", json_num(r->sigma_next));
-        cJSON_AddItemToObject(o, "bt_bound", json_num(r->bt_bound));
-        cJSON_AddItemToObject(o, "hinf_over_sigma", json_num(r->err_hinf / r->sigma_next));
-        cJSON_AddBoolToObject(o, "within_bt_bound", r->err_hinf <= r->bt_bound * (1 + 1e-9));
-        cJSON *modes = cJSON_AddArrayToObject(o, "modes");
-        for (size_t j = 0; j < v.M; j++) {
+        put(o, "order", cJSON_CreateNumber((double)cr_model_order(m, c)), &ok);
+        put(o, "d", json_num(v.d[c]), &ok);
+        put(o, "spectral_radius", json_num(rad), &ok);
+        put(o, "stability_margin", json_num(1 - rad), &ok);
+        put(o, "stable", cJSON_CreateBool(rad < 1), &ok);
+        put(o, "length", cJSON_CreateNumber((double)r->length), &ok);
+        put(o, "err_window", json_num(r->err_window), &ok);
+        put(o, "err_infinite", json_num(r->err_infinite), &ok);
+        put(o, "err_hinf", json_num(r->err_hinf), &ok);
+        put(o, "h_norm", json_num(r->h_norm), &ok);
+        put(o, "sigma_next", json_num(r->sigma_next), &ok);
+        put(o, "bt_bound", json_num(r->bt_bound), &ok);
+        put(o, "hinf_over_sigma", json_num(r->err_hinf / r->sigma_next), &ok);
+        put(o, "within_bt_bound", cJSON_CreateBool(r->err_hinf <= r->bt_bound * (1 + 1e-9)), &ok);
+        cJSON *modes = ok ? cJSON_AddArrayToObject(o, "modes") : NULL;
+        ok = ok && modes;
+        for (size_t j = 0; ok && j < v.M; j++) {
             size_t i = c * v.M + j;
             if (v.kind[i] == CR_MODE_UNUSED) continue;
             cJSON *md = cJSON_CreateObject();
-            cJSON_AddStringToObject(md, "kind", v.kind[i] == CR_MODE_PAIR ? "pair" : "real");
-            cJSON *p = cJSON_AddArrayToObject(md, "pole");
-            cJSON_AddItemToArray(p, json_num(v.pole_re[i]));
-            cJSON_AddItemToArray(p, json_num(v.pole_im[i]));
-            cJSON *q = cJSON_AddArrayToObject(md, "residue");
-            cJSON_AddItemToArray(q, json_num(v.res_re[i]));
-            cJSON_AddItemToArray(q, json_num(v.res_im[i]));
-            cJSON_AddItemToArray(modes, md);
+            put(modes, NULL, md, &ok);
+            put(md, "kind", cJSON_CreateString(v.kind[i] == CR_MODE_PAIR ? "pair" : "real"), &ok);
+            cJSON *p = ok ? cJSON_AddArrayToObject(md, "pole") : NULL;
+            ok = ok && p;
+            put(p, NULL, json_num(v.pole_re[i]), &ok);
+            put(p, NULL, json_num(v.pole_im[i]), &ok);
+            cJSON *q = ok ? cJSON_AddArrayToObject(md, "residue") : NULL;
+            ok = ok && q;
+            put(q, NULL, json_num(v.res_re[i]), &ok);
+            put(q, NULL, json_num(v.res_im[i]), &ok);
         }
-        cJSON_AddItemToArray(chs, o);
     }
-    cJSON_AddBoolToObject(root, "stable", stable);
-    char *s = cJSON_Print(root);
+    put(root, "stable", cJSON_CreateBool(stable), &ok);
+    char *s = ok ? cJSON_Print(root) : NULL;
     cJSON_Delete(root);
     if (s == NULL) return cli_error("info", "out of memory");
     puts(s);
@@ -185,7 +200,10 @@ int cmd_info(int argc, char **argv)
         cr_model_view v;
         cr_model_get_view(m, &v);
         printf("%s\n", a.pos[0]);
-        cli_print_summary(stdout, m);
+        if (cli_print_summary(stdout, m) != 0) {
+            cr_model_destroy(m);
+            return cli_error(a.cmd, "out of memory");
+        }
         printf("%7s %5s %11s %10s %10s %10s %10s %10s %8s\n", "channel", "order", "max|pole|", "err_window",
                "err_inf", "H-inf", "sigma_N+1", "bt_bound", "H/sigma");
         for (size_t c = 0; c < v.C; c++) {

@@ -6,8 +6,55 @@
 
 #include "config.h"
 #include "convrec.h"
+#include <complex.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* C11's CMPLX(x, y) builds x + iy from its parts without arithmetic, so
+ * that a signed zero or an infinity in either part survives (x + I * y does
+ * not: I * inf is NaN + i inf, and 0.0 + I * -0.0 loses the sign). glibc
+ * defines CMPLX and CMPLXF only for GCC >= 4.7 (__GNUC_PREREQ), which clang
+ * (reporting __GNUC__ 4.2) is not, so under clang every CMPLX call became an
+ * undefined reference. Define them for every compiler here, the one place
+ * every module includes: from the compiler builtin when there is one (clang,
+ * and what glibc uses under GCC), else through a union, which stores the
+ * two parts as they are (C11 6.2.5p13: a complex is laid out as double[2]). */
+#if !defined(CMPLX) || !defined(CMPLXF)
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_complex)
+#define CR__HAVE_BUILTIN_COMPLEX 1
+#endif
+#endif
+#if !defined(CR__HAVE_BUILTIN_COMPLEX) && defined(__GNUC__) && !defined(__clang__) && \
+    (__GNUC__ > 4 || (__GNUC__ == 4 && __GNUC_MINOR__ >= 7))
+#define CR__HAVE_BUILTIN_COMPLEX 1
+#endif
+#ifdef CR__HAVE_BUILTIN_COMPLEX
+#ifndef CMPLX
+#define CMPLX(x, y) __builtin_complex((double)(x), (double)(y))
+#endif
+#ifndef CMPLXF
+#define CMPLXF(x, y) __builtin_complex((float)(x), (float)(y))
+#endif
+#else
+static inline double complex cr__cmplx(double x, double y)
+{
+    union { double complex z; double part[2]; } u = {.part = {x, y}};
+    return u.z;
+}
+static inline float complex cr__cmplxf(float x, float y)
+{
+    union { float complex z; float part[2]; } u = {.part = {x, y}};
+    return u.z;
+}
+#ifndef CMPLX
+#define CMPLX(x, y) cr__cmplx((double)(x), (double)(y))
+#endif
+#ifndef CMPLXF
+#define CMPLXF(x, y) cr__cmplxf((float)(x), (float)(y))
+#endif
+#endif
+#endif
 
 /* Record a failure: sets the thread's detail message (printf-style) and
  * returns s, so that call sites read `return cr__fail(CR_EINVAL, "...")`. */
@@ -29,6 +76,14 @@ static inline int cr__mul_ok(size_t a, size_t b, size_t *out)
     if (a != 0 && b > SIZE_MAX / a) return 0;
     *out = a * b;
     return 1;
+}
+
+/* The status of a failed LAPACKE call: LAPACKE returns -1010 / -1011
+ * (LAPACK_WORK_MEMORY_ERROR, LAPACK_TRANSPOSE_MEMORY_ERROR) when its own
+ * workspace malloc fails, which is CR_ENOMEM, not a LAPACK failure. */
+static inline cr_status cr__lapack_status(long info)
+{
+    return info == -1010 || info == -1011 ? CR_ENOMEM : CR_ELAPACK;
 }
 
 /* Atomic file writing (file.c): open a temporary file beside path (its

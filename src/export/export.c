@@ -395,6 +395,16 @@ static cJSON *jnum(double x)
     return cJSON_CreateRaw(t);
 }
 
+/* Attach item to o under key; on failure (cJSON copies the key, which may
+ * fail) the item is freed, not leaked. A NULL item is a failure too. */
+static int add_item(cJSON *o, const char *key, cJSON *item)
+{
+    if (!item) return 0;
+    if (cJSON_AddItemToObject(o, key, item)) return 1;
+    cJSON_Delete(item);
+    return 0;
+}
+
 static int add_rows(cJSON *parent, const char *key, const double *v, size_t rows, size_t w)
 {
     cJSON *a = cJSON_AddArrayToObject(parent, key);
@@ -446,7 +456,7 @@ static cJSON *sos_json(const cr_model *m, const char *who, cr_status *st)
         if (ok) cJSON_AddItemToArray(chs, o);
         size_t ns;
         double d;
-        ok = ok && cJSON_AddItemToObject(o, "d", jnum(m->d[c]));
+        ok = ok && add_item(o, "d", jnum(m->d[c]));
         ok = ok && cr_export_sos(m, c, CR_SOS_SCIPY, buf, m->M, &ns, &d) == CR_OK;
         ok = ok && add_rows(o, "sos", buf, ns, 6);
         ok = ok && cr_export_sos(m, c, CR_SOS_CMSIS_DF2T, buf, m->M, &ns, &d) == CR_OK;
@@ -509,16 +519,15 @@ static cJSON *model_json(const cr_model *m)
         cJSON_AddItemToArray(chs, o);
         const cr_fit_record *r = &m->record[c];
         ok = cJSON_AddNumberToObject(o, "order", (double)cr_model_order(m, c)) &&
-             cJSON_AddItemToObject(o, "d", jnum(m->d[c])) &&
-             cJSON_AddItemToObject(o, "spectral_radius", jnum(cr_model_spectral_radius(m, c))) &&
+             add_item(o, "d", jnum(m->d[c])) &&
+             add_item(o, "spectral_radius", jnum(cr_model_spectral_radius(m, c))) &&
              cJSON_AddNumberToObject(o, "length", (double)r->length);
         const char *rk[] = {"err_window", "err_infinite", "err_hinf",
                             "h_norm",     "sigma_next",   "bt_bound"};
         double rv[] = {r->err_window, r->err_infinite, r->err_hinf,
                        r->h_norm,     r->sigma_next,   r->bt_bound};
         for (int t = 0; ok && t < 6; t++) {
-            cJSON *x = jnum(rv[t]);
-            ok = x && cJSON_AddItemToObject(o, rk[t], x);
+            ok = add_item(o, rk[t], jnum(rv[t]));
         }
         cJSON *modes = ok ? cJSON_AddArrayToObject(o, "modes") : NULL;
         ok = ok && modes;

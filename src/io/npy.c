@@ -303,6 +303,9 @@ static cr_status npy_read_file(FILE *f, const char *path, cr_array *out)
         return cr__fail(CR_EFORMAT, "%s: truncated data: shape needs %zu bytes, file has %zu", path, bytes, have);
     if (have > bytes)
         return cr__fail(CR_EFORMAT, "%s: %zu unexpected bytes after the data", path, have - bytes);
+    if (bytes > CR_MAX_ALLOC)
+        return cr__fail(CR_EOVERFLOW, "%s: the array would need %zu bytes, above the limit of %zu bytes (CR_MAX_ALLOC)",
+                        path, bytes, (size_t)CR_MAX_ALLOC);
 
     memset(out, 0, sizeof *out);
     out->dtype = width == 8 ? CR_FLOAT64 : CR_FLOAT32;

@@ -411,7 +411,8 @@ cr_status cr_model_set_channel_poly(cr_model *m, size_t c, size_t N, const doubl
                                     (lapack_int)N, wr, wi, NULL, 1, NULL, 1);
     cr_status st = CR_OK;
     if (info != 0) {
-        st = cr__fail(CR_ELAPACK, "cr_model_set_channel_poly: dgeev failed (info %d)", (int)info);
+        st = cr__fail(cr__lapack_status(info), "cr_model_set_channel_poly: dgeev failed (info %d)",
+                      (int)info);
         goto done;
     }
     /* Residues rho_m = Bz(lambda_m) / prod_{j != m} (lambda_m - lambda_j),

@@ -2,22 +2,17 @@
  * length N, N bytes of JSON (cJSON) padded with spaces, raw little-endian
  * tensors. Saving is atomic; loading validates every field. */
 #include "core/core.h"
+#include "io/io.h"
 #include "model/model.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define FORMAT_NAME "convrec-modal"
 #define FORMAT_VERSION "1"
-/* The safetensors reference implementation refuses headers above 100 MB. */
-#define MAX_HEADER ((uint64_t)100 * 1000 * 1000)
 
 enum { DT_F64, DT_I64, DT_U8 };
 static const char *const dt_name[] = {"F64", "I64", "U8"};
@@ -89,13 +84,6 @@ static void put_le64(unsigned char *p, uint64_t v)
     for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
 }
 
-static uint64_t get_le64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 static void put_f64(unsigned char *p, double x)
 {
     uint64_t u;
@@ -105,7 +93,7 @@ static void put_f64(unsigned char *p, double x)
 
 static double get_f64(const unsigned char *p)
 {
-    uint64_t u = get_le64(p);
+    uint64_t u = cr__le64(p);
     double x;
     memcpy(&x, &u, 8);
     return x;
@@ -156,10 +144,14 @@ cr_status cr_model_save(const cr_model *m, const char *path)
         double sh[3] = {(double)shape[0], (double)shape[1], (double)shape[2]};
         double of[2] = {(double)off[t], (double)off[t + 1]};
         ok = e && add_str(e, "dtype", dt_name[tensor_dtype(t)]);
-        cJSON *a = ok ? cJSON_CreateDoubleArray(sh, nd) : NULL;
-        ok = a && cJSON_AddItemToObject(e, "shape", a);
-        cJSON *b = ok ? cJSON_CreateDoubleArray(of, 2) : NULL;
-        ok = b && cJSON_AddItemToObject(e, "data_offsets", b);
+        /* attached at creation (cJSON_Add*ToObject), so nothing leaks when
+         * a later allocation fails: the root's delete frees it all */
+        cJSON *a = ok ? cJSON_AddArrayToObject(e, "shape") : NULL;
+        for (int i = 0; a && i < nd; i++) ok = ok && cJSON_AddItemToArray(a, cJSON_CreateNumber(sh[i]));
+        ok = ok && a;
+        cJSON *b = ok ? cJSON_AddArrayToObject(e, "data_offsets") : NULL;
+        for (int i = 0; b && i < 2; i++) ok = ok && cJSON_AddItemToArray(b, cJSON_CreateNumber(of[i]));
+        ok = ok && b;
     }
     char *js = ok ? cJSON_PrintUnformatted(root) : NULL;
     cJSON_Delete(root);
@@ -198,18 +190,12 @@ cr_status cr_model_save(const cr_model *m, const char *path)
 }
 
 /* ---------------------------------------------------------------------
- * Load
+ * Load: the generic reader (io/safetensors.c) checks the container (header
+ * length before anything else, JSON, entries, duplicates); this file checks
+ * the schema (names, dtypes, metadata, shapes) before the byte ranges, so
+ * that a wrong shape is reported as one; only then is the data read: at most
+ * the data section, whose size the file's real length bounds.
  * --------------------------------------------------------------------- */
-
-/* A JSON number that is an exact non-negative integer <= 2^53. */
-static int json_uint(const cJSON *x, uint64_t *out)
-{
-    if (!cJSON_IsNumber(x)) return 0;
-    double v = x->valuedouble;
-    if (!(v >= 0.0) || v > 9007199254740992.0 || v != floor(v)) return 0;
-    *out = (uint64_t)v;
-    return 1;
-}
 
 static int parse_size(const char *s, size_t *out)
 {
@@ -223,116 +209,31 @@ static int parse_size(const char *s, size_t *out)
     return 1;
 }
 
-typedef struct tinfo {
-    int present;
-    int nd;
-    uint64_t shape[8];
-    uint64_t begin, end;
-} tinfo;
-
-static cr_status read_file(const char *path, unsigned char **buf, size_t *len)
-{
-    *buf = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return cr__fail(CR_EIO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return cr__fail(CR_EIO, "%s: not a regular file", path);
-    }
-    size_t n = (size_t)st.st_size;
-    unsigned char *b = malloc(n ? n : 1);
-    if (!b) {
-        fclose(f);
-        return cr__fail(CR_ENOMEM, "%s: out of memory (%zu bytes)", path, n);
-    }
-    if (fread(b, 1, n, f) != n) {
-        fclose(f);
-        free(b);
-        return cr__fail(CR_EIO, "%s: read error", path);
-    }
-    fclose(f);
-    *buf = b;
-    *len = n;
-    return CR_OK;
-}
-
-static int cmp_begin(const void *a, const void *b)
-{
-    const tinfo *x = *(const tinfo *const *)a, *y = *(const tinfo *const *)b;
-    return x->begin < y->begin ? -1 : x->begin > y->begin ? 1 : (x->end > y->end) - (x->end < y->end);
-}
-
-/* Parses and checks the header; fills ti, C, M, method, horizon. */
-static cr_status parse_header(const char *path, const cJSON *root, tinfo *ti, size_t *Cp,
+/* Names, dtypes, metadata and shapes; fills ti (by tensor), C, M, method,
+ * horizon. */
+static cr_status check_schema(const cr__st_file *sf, const cr__st_tensor **ti, size_t *Cp,
                               size_t *Mp, cr_method *method, cr_horizon *horizon)
 {
-    if (!cJSON_IsObject(root))
-        return cr__fail(CR_EFORMAT, "%s: header is not a JSON object", path);
-    const cJSON *meta = NULL;
-    for (const cJSON *it = root->child; it; it = it->next) {
-        const char *k = it->string;
-        if (!k) return cr__fail(CR_EFORMAT, "%s: header entry without a name", path);
-        for (const cJSON *jt = it->next; jt; jt = jt->next)
-            if (jt->string && strcmp(jt->string, k) == 0)
-                return cr__fail(CR_EFORMAT, "%s: header: duplicated entry '%s'", path, k);
-        if (strcmp(k, "__metadata__") == 0) {
-            meta = it;
-            continue;
-        }
+    const char *path = sf->path;
+    for (size_t i = 0; i < sf->n; i++) {
+        const cr__st_tensor *x = &sf->t[i];
         int t = 0;
-        while (t < N_TENSORS && strcmp(tensor_name(t), k) != 0) t++;
+        while (t < N_TENSORS && strcmp(tensor_name(t), x->name) != 0) t++;
         if (t == N_TENSORS)
-            return cr__fail(CR_EFORMAT, "%s: header: unexpected tensor '%s'", path, k);
-        if (!cJSON_IsObject(it))
-            return cr__fail(CR_EFORMAT, "%s: tensor '%s': entry is not an object", path, k);
-        const cJSON *dt = NULL, *sh = NULL, *of = NULL;
-        for (const cJSON *f = it->child; f; f = f->next) {
-            const char *fk = f->string ? f->string : "";
-            const cJSON **slot = strcmp(fk, "dtype") == 0          ? &dt
-                                 : strcmp(fk, "shape") == 0        ? &sh
-                                 : strcmp(fk, "data_offsets") == 0 ? &of
-                                                                   : NULL;
-            if (!slot)
-                return cr__fail(CR_EFORMAT, "%s: tensor '%s': unexpected key '%s'", path, k, fk);
-            if (*slot)
-                return cr__fail(CR_EFORMAT, "%s: tensor '%s': duplicated key '%s'", path, k, fk);
-            *slot = f;
-        }
-        if (!dt || !sh || !of)
-            return cr__fail(CR_EFORMAT, "%s: tensor '%s': missing '%s'", path, k,
-                            !dt ? "dtype" : !sh ? "shape" : "data_offsets");
-        if (!cJSON_IsString(dt) || strcmp(dt->valuestring, dt_name[tensor_dtype(t)]) != 0)
-            return cr__fail(CR_EDTYPE, "%s: tensor '%s': dtype %s, expected %s", path, k,
-                            cJSON_IsString(dt) ? dt->valuestring : "(not a string)",
-                            dt_name[tensor_dtype(t)]);
-        int nd = cJSON_IsArray(sh) ? cJSON_GetArraySize(sh) : -1;
-        if (nd < 0 || nd > 8)
-            return cr__fail(CR_ESHAPE, "%s: tensor '%s': shape is not an array of at most 8 sizes",
-                            path, k);
-        ti[t].nd = nd;
-        int i = 0;
-        for (const cJSON *x = sh->child; x; x = x->next, i++)
-            if (!json_uint(x, &ti[t].shape[i]))
-                return cr__fail(CR_ESHAPE, "%s: tensor '%s': shape entry %d is not a size", path,
-                                k, i);
-        if (!cJSON_IsArray(of) || cJSON_GetArraySize(of) != 2 ||
-            !json_uint(of->child, &ti[t].begin) || !json_uint(of->child->next, &ti[t].end))
-            return cr__fail(CR_EFORMAT, "%s: tensor '%s': data_offsets is not [begin, end]", path,
-                            k);
-        ti[t].present = 1;
+            return cr__fail(CR_EFORMAT, "%s: header: unexpected tensor '%s'", path, x->name);
+        ti[t] = x; /* names are unique (the reader refuses duplicates) */
     }
-    for (int t = 0; t < N_TENSORS; t++)
-        if (!ti[t].present)
+    for (int t = 0; t < N_TENSORS; t++) {
+        if (!ti[t])
             return cr__fail(CR_EFORMAT, "%s: header: missing tensor '%s'", path, tensor_name(t));
-    if (!meta || !cJSON_IsObject(meta))
-        return cr__fail(CR_EFORMAT, "%s: header: missing or invalid __metadata__", path);
+        if (strcmp(ti[t]->dtype, dt_name[tensor_dtype(t)]) != 0)
+            return cr__fail(CR_EDTYPE, "%s: tensor '%s': dtype %s, expected %s", path,
+                            tensor_name(t), ti[t]->dtype, dt_name[tensor_dtype(t)]);
+    }
+    if (!sf->has_meta) return cr__fail(CR_EFORMAT, "%s: header: missing __metadata__", path);
     const char *fmt = NULL, *ver = NULL, *meth = NULL, *hor = NULL, *ch = NULL, *mm = NULL;
-    for (const cJSON *it = meta->child; it; it = it->next) {
-        if (!cJSON_IsString(it))
-            return cr__fail(CR_EFORMAT, "%s: __metadata__['%s'] is not a string", path,
-                            it->string ? it->string : "");
-        const char *k = it->string, *v = it->valuestring;
+    for (size_t i = 0; i < sf->nmeta; i++) {
+        const char *k = sf->meta[i].key, *v = sf->meta[i].value; /* unique keys, strings */
         if (strcmp(k, "format") == 0) fmt = v;
         else if (strcmp(k, "format_version") == 0) ver = v;
         else if (strcmp(k, "method") == 0) meth = v;
@@ -379,59 +280,21 @@ static cr_status parse_header(const char *path, const cJSON *root, tinfo *ti, si
     for (int t = 0; t < N_TENSORS; t++) {
         size_t shape[3];
         int nd = tensor_shape(t, C, M, shape);
-        int bad = ti[t].nd != nd;
-        for (int i = 0; !bad && i < nd; i++) bad = ti[t].shape[i] != shape[i];
+        int bad = ti[t]->ndim != nd;
+        for (int i = 0; !bad && i < nd; i++) bad = ti[t]->shape[i] != shape[i];
         if (bad) {
-            char got[128] = "(", want[64] = "(";
-            for (int i = 0; i < ti[t].nd; i++)
-                snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu", i ? ", " : "",
-                         (unsigned long long)ti[t].shape[i]);
+            char got[160], want[64] = "(";
+            cr__st_shape_str(ti[t], got, sizeof got);
             for (int i = 0; i < nd; i++)
                 snprintf(want + strlen(want), sizeof want - strlen(want), "%s%zu", i ? ", " : "",
                          shape[i]);
-            strcat(got, ")");
-            strcat(want, ")");
+            strcat(want, nd == 1 ? ",)" : ")");
             return cr__fail(CR_ESHAPE, "%s: tensor '%s': shape %s, expected %s", path,
                             tensor_name(t), got, want);
         }
     }
     *Cp = C;
     *Mp = M;
-    return CR_OK;
-}
-
-/* Offsets: each tensor's byte range matches its size, and the ranges tile
- * the data section exactly (as the safetensors reader requires). */
-static cr_status check_offsets(const char *path, tinfo *ti, size_t C, size_t M, uint64_t dlen)
-{
-    const tinfo *ord[N_TENSORS];
-    for (int t = 0; t < N_TENSORS; t++) {
-        size_t shape[3], nb = dt_size[tensor_dtype(t)];
-        int nd = tensor_shape(t, C, M, shape);
-        for (int i = 0; i < nd; i++) nb *= shape[i];
-        if (ti[t].end < ti[t].begin || ti[t].end - ti[t].begin != nb)
-            return cr__fail(CR_EFORMAT,
-                            "%s: tensor '%s': data_offsets [%llu, %llu] do not span its %zu bytes",
-                            path, tensor_name(t), (unsigned long long)ti[t].begin,
-                            (unsigned long long)ti[t].end, nb);
-        ord[t] = &ti[t];
-    }
-    qsort(ord, N_TENSORS, sizeof ord[0], cmp_begin);
-    uint64_t pos = 0;
-    for (int i = 0; i < N_TENSORS; i++) {
-        if (ord[i]->begin != pos)
-            return cr__fail(CR_EFORMAT,
-                            "%s: data_offsets %s at byte %llu (expected %llu): tensors overlap or "
-                            "leave a gap",
-                            path, ord[i]->begin < pos ? "overlap" : "leave a gap",
-                            (unsigned long long)ord[i]->begin, (unsigned long long)pos);
-        pos = ord[i]->end;
-    }
-    if (pos != dlen)
-        return cr__fail(CR_EFORMAT,
-                        "%s: tensors cover %llu bytes but the data section has %llu (truncated or "
-                        "trailing bytes)",
-                        path, (unsigned long long)pos, (unsigned long long)dlen);
     return CR_OK;
 }
 
@@ -443,6 +306,20 @@ static cr_status check_record_value(const char *path, size_t c, const char *name
     return CR_OK;
 }
 
+/* Bytes a loaded model of C channels and M modes holds: the file's data
+ * section (read whole) and the model's arrays. */
+static int model_bytes(size_t C, size_t M, uint64_t dlen, size_t *out)
+{
+    size_t CM = C * M; /* checked by check_schema */
+    size_t per_mode = 1 + 4 * sizeof(double), per_ch = sizeof(double) + sizeof(cr_fit_record);
+    size_t a, b;
+    if (!cr__mul_ok(CM, per_mode, &a) || !cr__mul_ok(C, per_ch, &b) || a > SIZE_MAX - b ||
+        dlen > SIZE_MAX - a - b)
+        return 0;
+    *out = a + b + (size_t)dlen;
+    return 1;
+}
+
 cr_status cr_model_load_ex(cr_model **out, const char *path, unsigned flags)
 {
     if (!out) return cr__fail(CR_EINVAL, "cr_model_load: NULL output pointer");
@@ -450,49 +327,43 @@ cr_status cr_model_load_ex(cr_model **out, const char *path, unsigned flags)
     if (!path) return cr__fail(CR_EINVAL, "cr_model_load: NULL path");
     if (flags & ~CR_LOAD_ALLOW_UNSTABLE)
         return cr__fail(CR_EINVAL, "cr_model_load_ex: unknown flags 0x%x", flags);
-    unsigned char *buf = NULL;
-    size_t len = 0;
-    cr_status s = read_file(path, &buf, &len);
+    cr__st_file sf;
+    cr_status s = cr__st_open(&sf, path, CR__ST_STRICT | CR__ST_DEFER_RANGES);
     if (s != CR_OK) return s;
-    cJSON *root = NULL;
+    unsigned char *buf = NULL;
     cr_model *m = NULL;
-    if (len < 8) {
-        s = cr__fail(CR_EFORMAT, "%s: %zu bytes, too short for a safetensors file", path, len);
-        goto fail;
-    }
-    uint64_t hl = get_le64(buf);
-    if (hl < 2 || hl > MAX_HEADER || hl > len - 8) {
-        s = cr__fail(CR_EFORMAT, "%s: header length %llu is absurd or beyond the file size %zu",
-                     path, (unsigned long long)hl, len);
-        goto fail;
-    }
-    const char *end = NULL;
-    root = cJSON_ParseWithLengthOpts((const char *)buf + 8, (size_t)hl, &end, 0);
-    if (!root) {
-        s = cr__fail(CR_EFORMAT, "%s: header is not valid JSON (near byte %td)", path,
-                     end ? end - (const char *)buf : (ptrdiff_t)8);
-        goto fail;
-    }
-    /* After the JSON only padding spaces are allowed. */
-    for (const char *p = end; p < (const char *)buf + 8 + hl; p++)
-        if (*p != ' ' && *p != '\0' && *p != '\n' && *p != '\t' && *p != '\r') {
-            s = cr__fail(CR_EFORMAT, "%s: trailing garbage after the JSON header", path);
-            goto fail;
-        }
-    tinfo ti[N_TENSORS];
-    memset(ti, 0, sizeof ti);
+    const cr__st_tensor *ti[N_TENSORS] = {NULL};
     size_t C = 0, M = 0;
     cr_method method = CR_METHOD_NONE;
     cr_horizon horizon = CR_HORIZON_WINDOW;
-    s = parse_header(path, root, ti, &C, &M, &method, &horizon);
+    s = check_schema(&sf, ti, &C, &M, &method, &horizon);
     if (s != CR_OK) goto fail;
-    s = check_offsets(path, ti, C, M, len - 8 - hl);
+    s = cr__st_check_ranges(&sf);
+    if (s != CR_OK) goto fail;
+    /* the ranges tile the data section and match the shapes, so the section
+     * is exactly the model's size, which the file's real length bounds */
+    uint64_t dlen = sf.size - sf.data_start;
+    size_t need;
+    if (!model_bytes(C, M, dlen, &need) || need > CR_MAX_ALLOC) {
+        s = cr__fail(CR_EOVERFLOW,
+                     "%s: a model of %zu channels x %zu modes would need more than %zu bytes "
+                     "(CR_MAX_ALLOC)",
+                     path, C, M, (size_t)CR_MAX_ALLOC);
+        goto fail;
+    }
+    buf = cr__alloc_big((size_t)dlen);
+    if (!buf) {
+        s = cr__fail(CR_ENOMEM, "%s: out of memory (%llu bytes of tensors)", path,
+                     (unsigned long long)dlen);
+        goto fail;
+    }
+    s = cr__st_read(&sf, 0, (size_t)dlen, buf);
     if (s != CR_OK) goto fail;
 
     s = cr_model_create(&m, C, M);
     if (s != CR_OK) goto fail;
-    const unsigned char *data = buf + 8 + hl;
-#define AT(t, i, sz) (data + ti[t].begin + (size_t)(i) * (sz))
+    const unsigned char *data = buf;
+#define AT(t, i, sz) (data + ti[t]->begin + (size_t)(i) * (sz))
     for (size_t c = 0; c < C; c++) {
         size_t order = 0;
         for (size_t j = 0; j < M; j++) {
@@ -542,7 +413,7 @@ cr_status cr_model_load_ex(cr_model **out, const char *path, unsigned flags)
             goto fail;
         }
         m->d[c] = d;
-        uint64_t ord = get_le64(AT(T_ORDERS, c, 8)), lg = get_le64(AT(T_LENGTH, c, 8));
+        uint64_t ord = cr__le64(AT(T_ORDERS, c, 8)), lg = cr__le64(AT(T_LENGTH, c, 8));
         if (ord != order) {
             s = cr__fail(CR_EFORMAT, "%s: channel %zu: orders = %lld but the kinds sum to %zu",
                          path, c, (long long)ord, order);
@@ -578,12 +449,12 @@ cr_status cr_model_load_ex(cr_model **out, const char *path, unsigned flags)
             goto fail;
         }
     }
-    cJSON_Delete(root);
+    cr__st_close(&sf);
     free(buf);
     *out = m;
     return CR_OK;
 fail:
-    cJSON_Delete(root);
+    cr__st_close(&sf);
     cr_model_destroy(m);
     free(buf);
     return s;

@@ -19,8 +19,9 @@
  * complex input. Buffers from cr__fft_alloc_* are aligned for the fast
  * (aligned) plans; any other buffer works too, through a slower unaligned
  * plan chosen automatically. An in-place r2c needs 2 (n/2 + 1) reals.
- * (If <complex.h> is included before this header, fftw_complex is C99's
- * double _Complex: same layout, so these functions work either way.)
+ * fftw_complex is FFTW's double[2] here (FFTW_NO_Complex below); if
+ * <complex.h> and <fftw3.h> were included before this header it is C99's
+ * double _Complex instead: same layout, so these functions work either way.
  *
  * Typical use in a loop (plan fetched once, executed many times):
  *     double *x = cr__fft_alloc_d(n);  fftw_complex *X = cr__fft_alloc_cd(n / 2 + 1);
@@ -33,6 +34,9 @@
 #define CONVREC_SPECTRAL_H
 
 #include "core/core.h"
+/* core.h includes <complex.h>, which would make fftw_complex C99's double
+ * _Complex; the spectral code indexes it as FFTW's own double[2]. */
+#define FFTW_NO_Complex
 #include <fftw3.h>
 
 typedef enum cr__fft_dir {

@@ -2,6 +2,11 @@
  * with CR__TYPE (float or double), CR__SFX (f or d) and CR__IS_FLOAT. */
 
 #define R CR__TYPE
+#if CR__IS_FLOAT
+#define CR__MADD fmaf
+#else
+#define CR__MADD fma
+#endif
 #define CR__VL (CR__IS_FLOAT ? CR__VL_F : CR__VL_D)
 #define CR__CAT2(a, b) a##b
 #define CR__CAT(a, b) CR__CAT2(a, b)
@@ -266,31 +271,31 @@ static inline void LOC(lanes)(size_t n, R *restrict xr, R *restrict xi,
             R a = xr[l], b = xi[l];
             acc[l] += rr[l] * a - ri[l] * b;
             R cr = lor[l] * a - loi[l] * b, ci = lor[l] * b + loi[l] * a;
-            xr[l] = (lr[l] * a - li[l] * b) + (cr + ub[l]);
-            xi[l] = (lr[l] * b + li[l] * a) + ci;
+            xr[l] = CR__ROT_RE(lr[l], li[l], a, b, cr + ub[l]);
+            xi[l] = CR__ROT_IM(lr[l], li[l], a, b, ci);
         }
     } else if (acc) {
 #pragma omp simd
         for (size_t l = 0; l < n; l++) {
             R a = xr[l], b = xi[l];
             acc[l] += rr[l] * a - ri[l] * b;
-            xr[l] = (lr[l] * a - li[l] * b) + ub[l];
-            xi[l] = lr[l] * b + li[l] * a;
+            xr[l] = CR__ROT_RE(lr[l], li[l], a, b, ub[l]);
+            xi[l] = CR__ROT_IM0(lr[l], li[l], a, b);
         }
     } else if (lor) {
 #pragma omp simd
         for (size_t l = 0; l < n; l++) {
             R a = xr[l], b = xi[l];
             R cr = lor[l] * a - loi[l] * b, ci = lor[l] * b + loi[l] * a;
-            xr[l] = (lr[l] * a - li[l] * b) + (cr + ub[l]);
-            xi[l] = (lr[l] * b + li[l] * a) + ci;
+            xr[l] = CR__ROT_RE(lr[l], li[l], a, b, cr + ub[l]);
+            xi[l] = CR__ROT_IM(lr[l], li[l], a, b, ci);
         }
     } else {
 #pragma omp simd
         for (size_t l = 0; l < n; l++) {
             R a = xr[l], b = xi[l];
-            xr[l] = (lr[l] * a - li[l] * b) + ub[l];
-            xi[l] = lr[l] * b + li[l] * a;
+            xr[l] = CR__ROT_RE(lr[l], li[l], a, b, ub[l]);
+            xi[l] = CR__ROT_IM0(lr[l], li[l], a, b);
         }
     }
 }
@@ -319,16 +324,16 @@ static inline void LOC(block_step)(size_t CB, size_t J, R *restrict xr, R *restr
                     R a = xr[o + i], b = xi[o + i];
                     acc[i] += rr[o + i] * a - ri[o + i] * b;
                     R cr = lor[o + i] * a - loi[o + i] * b, ci = lor[o + i] * b + loi[o + i] * a;
-                    xr[o + i] = (lr[o + i] * a - li[o + i] * b) + (cr + uv[i]);
-                    xi[o + i] = (lr[o + i] * b + li[o + i] * a) + ci;
+                    xr[o + i] = CR__ROT_RE(lr[o + i], li[o + i], a, b, cr + uv[i]);
+                    xi[o + i] = CR__ROT_IM(lr[o + i], li[o + i], a, b, ci);
                 }
             } else {
 #pragma omp simd
                 for (size_t i = 0; i < CR__VL; i++) {
                     R a = xr[o + i], b = xi[o + i];
                     acc[i] += rr[o + i] * a - ri[o + i] * b;
-                    xr[o + i] = (lr[o + i] * a - li[o + i] * b) + uv[i];
-                    xi[o + i] = lr[o + i] * b + li[o + i] * a;
+                    xr[o + i] = CR__ROT_RE(lr[o + i], li[o + i], a, b, uv[i]);
+                    xi[o + i] = CR__ROT_IM0(lr[o + i], li[o + i], a, b);
                 }
             }
         }
@@ -357,15 +362,15 @@ static R LOC(chan)(size_t J, R *restrict xr, R *restrict xi, const R *restrict l
         for (size_t q = 0; q < J; q++) {
             R a = xr[q], b = xi[q];
             R cr = lor[q] * a - loi[q] * b, ci = lor[q] * b + loi[q] * a;
-            xr[q] = (lr[q] * a - li[q] * b) + (cr + uc);
-            xi[q] = (lr[q] * b + li[q] * a) + ci;
+            xr[q] = CR__ROT_RE(lr[q], li[q], a, b, cr + uc);
+            xi[q] = CR__ROT_IM(lr[q], li[q], a, b, ci);
         }
     } else {
 #pragma omp simd
         for (size_t q = 0; q < J; q++) {
             R a = xr[q], b = xi[q];
-            xr[q] = (lr[q] * a - li[q] * b) + uc;
-            xi[q] = lr[q] * b + li[q] * a;
+            xr[q] = CR__ROT_RE(lr[q], li[q], a, b, uc);
+            xi[q] = CR__ROT_IM0(lr[q], li[q], a, b);
         }
     }
     return acc;
@@ -479,17 +484,24 @@ static cr_status LOC(run)(const char *fn, ST *s, const R *u, size_t T, R *y)
     int par = !(p->flags & CR_STREAM_NO_THREADS) && jobs > 1 &&
               cr__mul_ok(p->B * (p->S + p->C), T, &work) && work >= CR__PAR_MIN;
     if (!par) {   /* no OpenMP runtime call at all on the small path */
+        cr__fpmode fm = cr__ftz_enter();
         for (size_t b = 0; b < p->B; b++)
             for (size_t blk = 0; blk < units; blk++)
                 LOC(run_unit)(s, b, blk, u + b * CT, y ? y + b * CT : NULL, T, T);
+        cr__ftz_leave(fm);
         return CR_OK;
     }
     long long nj = (long long)jobs;
     int nt = stream_threads(jobs);
-#pragma omp parallel for schedule(static) num_threads(nt)
-    for (long long jb = 0; jb < nj; jb++) {
-        size_t b = (size_t)jb / units, blk = (size_t)jb % units;
-        LOC(run_unit)(s, b, blk, u + b * CT, y ? y + b * CT : NULL, T, T);
+#pragma omp parallel num_threads(nt)
+    {
+        cr__fpmode fm = cr__ftz_enter(); /* per thread */
+#pragma omp for schedule(static)
+        for (long long jb = 0; jb < nj; jb++) {
+            size_t b = (size_t)jb / units, blk = (size_t)jb % units;
+            LOC(run_unit)(s, b, blk, u + b * CT, y ? y + b * CT : NULL, T, T);
+        }
+        cr__ftz_leave(fm);
     }
     return CR_OK;
 }
@@ -596,6 +608,7 @@ cr_status FN(prefill)(ST *s, const R *u, size_t T, R *y, cr_prefill_method how)
 }
 
 #undef R
+#undef CR__MADD
 #undef CR__VL
 #undef ST
 #undef FN
