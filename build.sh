@@ -10,7 +10,7 @@ mode=${1:-demo}
 
 # what the library and the command need
 BUILD_PKGS="gcc make autoconf automake libtool pkg-config libfftw3-dev libopenblas-dev
-liblapacke-dev libcjson-dev python3-numpy"
+liblapacke-dev libcjson-dev libsndfile1-dev python3-numpy"
 # what the tests need besides: cmocka, scipy/pytest for the python tests, the
 # Cortex-M cross compiler that the export test builds for, newlib (semihosting
 # stdio) and qemu for the exported filters on emulated Cortex-M3 / M4F
