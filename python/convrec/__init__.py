@@ -68,14 +68,15 @@ class _FitRecord(ctypes.Structure):
     _fields_ = [("order", _c_size), ("length", _c_size), ("err_window", ctypes.c_double),
                 ("err_infinite", ctypes.c_double), ("err_hinf", ctypes.c_double),
                 ("h_norm", ctypes.c_double), ("sigma_next", ctypes.c_double),
-                ("bt_bound", ctypes.c_double)]
+                ("bt_bound", ctypes.c_double), ("band_db_max", ctypes.c_double),
+                ("band_db_rms", ctypes.c_double), ("band_worst_hz", ctypes.c_double)]
 
 
 class _ModelView(ctypes.Structure):
     _fields_ = [("C", _c_size), ("M", _c_size), ("kind", ctypes.POINTER(ctypes.c_ubyte)),
                 ("pole_re", _p_double), ("pole_im", _p_double), ("res_re", _p_double),
                 ("res_im", _p_double), ("d", _p_double), ("record", ctypes.POINTER(_FitRecord)),
-                ("method", ctypes.c_int), ("horizon", ctypes.c_int)]
+                ("method", ctypes.c_int), ("horizon", ctypes.c_int), ("rate", ctypes.c_double)]
 
 
 _PROGRESS = ctypes.CFUNCTYPE(None, ctypes.c_void_p, _c_size, _c_size)
@@ -84,7 +85,13 @@ _PROGRESS = ctypes.CFUNCTYPE(None, ctypes.c_void_p, _c_size, _c_size)
 class _FitOptions(ctypes.Structure):
     _fields_ = [("method", ctypes.c_int), ("horizon", ctypes.c_int), ("order", _c_size),
                 ("tol", ctypes.c_double), ("max_order", _c_size), ("margin", ctypes.c_double),
-                ("nthreads", ctypes.c_int), ("progress", _PROGRESS), ("progress_ctx", ctypes.c_void_p)]
+                ("nthreads", ctypes.c_int), ("progress", _PROGRESS), ("progress_ctx", ctypes.c_void_p),
+                ("weight", ctypes.c_int), ("rate", ctypes.c_double), ("tol_db", ctypes.c_double)]
+
+
+class _BandErrors(ctypes.Structure):
+    _fields_ = [("db_max", ctypes.c_double), ("db_rms", ctypes.c_double),
+                ("worst_hz", ctypes.c_double), ("nbands", _c_size)]
 
 
 def _sig(name, restype, *argtypes):
@@ -105,6 +112,11 @@ _sig("cr_hsv", ctypes.c_int, _p_double, _c_size, ctypes.c_int, _c_size, _p_doubl
 _sig("cr_fit_options_default", None, ctypes.POINTER(_FitOptions))
 _sig("cr_fit", ctypes.c_int, _p_double, _c_size, _c_size, ctypes.POINTER(_FitOptions), ctypes.POINTER(_vp))
 _sig("cr_model_destroy", None, _vp)
+_sig("cr_model_rate", ctypes.c_double, _vp)
+_sig("cr_model_set_rate", ctypes.c_int, _vp, ctypes.c_double)
+_sig("cr_third_octave_bands", _c_size, ctypes.c_double, _p_double, _p_double, _p_double, _c_size)
+_sig("cr_model_band_errors", ctypes.c_int, _vp, _c_size, _p_double, _c_size, ctypes.c_double,
+     ctypes.POINTER(_BandErrors), _p_double, _c_size)
 _sig("cr_model_create", ctypes.c_int, ctypes.POINTER(_vp), _c_size, _c_size)
 _sig("cr_model_set_channel", ctypes.c_int, _vp, _c_size, _c_size, ctypes.POINTER(ctypes.c_ubyte),
      _p_double, _p_double, _p_double, _p_double, ctypes.c_double)
@@ -286,6 +298,37 @@ class Model:
         recs = [v.record[c] for c in range(v.C)]
         return {name: np.array([getattr(r, name) for r in recs]) for name, _ in _FitRecord._fields_}
 
+    @property
+    def rate(self):
+        """Sample rate in Hz the kernels were taken at (0.0: unknown)."""
+        return _lib.cr_model_rate(self._h)
+
+    def band_errors(self, h, rate=None):
+        """Third-octave band errors of every channel against the kernels h
+        ((L,) or (C, L)) at rate (default: the model's): a dict with db_max,
+        db_rms, worst_hz (arrays over channels), band_db ((C, nbands) signed
+        errors, dB) and the bands' midband frequencies fm."""
+        hb = _bank(h)
+        rate = self.rate if rate is None else float(rate)
+        nb = _lib.cr_third_octave_bands(rate, None, None, None, 0)
+        fm = np.zeros(max(nb, 1))
+        _lib.cr_third_octave_bands(rate, _ptr(fm), None, None, nb)
+        C = hb.shape[0]
+        if C != self.channels:
+            raise ValueError(f"{C} kernels for a model of {self.channels} channels")
+        out = {"db_max": np.empty(C), "db_rms": np.empty(C), "worst_hz": np.empty(C),
+               "band_db": np.zeros((C, max(nb, 1))), "fm": fm[:nb]}
+        for c in range(C):
+            be = _BandErrors()
+            row = np.ascontiguousarray(hb[c])
+            bd = np.zeros(max(nb, 1))
+            _check(_lib.cr_model_band_errors(self._h, c, _ptr(row), row.size, rate, ctypes.byref(be),
+                                             _ptr(bd), nb), "band_errors")
+            out["db_max"][c], out["db_rms"][c], out["worst_hz"][c] = be.db_max, be.db_rms, be.worst_hz
+            out["band_db"][c] = bd
+        out["band_db"] = out["band_db"][:, :nb]
+        return out
+
     def spectral_radius(self):
         return np.array([_lib.cr_model_spectral_radius(self._h, c) for c in range(self.channels)])
 
@@ -372,18 +415,26 @@ class Stream:
         _check(self._fn("set_state")(self._h, _ptr(buf), buf.size), "state")
 
 
-def fit(h, order=None, tol=None, horizon="window", method="auto", margin=None, max_order=None, threads=0):
+def fit(h, order=None, tol=None, horizon="window", method="auto", margin=None, max_order=None, threads=0,
+        weight="none", rate=None, tol_db=None):
     """Fit a stable modal model to each kernel of h ((L,) or (C, L)).
-    Give order (real state dimension N) or tol (relative l2 error per channel)."""
+    Give order (real state dimension N), tol (relative l2 error per channel)
+    or tol_db (largest third-octave band error in dB; needs rate).
+    weight="octave" (needs rate, Hz) fits every third-octave band equally."""
     hb = _bank(h)
     o = _FitOptions()
     _lib.cr_fit_options_default(ctypes.byref(o))
-    if order is not None and tol is not None:
-        raise ValueError("give order or tol, not both")
+    if sum(x is not None for x in (order, tol, tol_db)) > 1:
+        raise ValueError("give one of order, tol and tol_db")
     if order is not None:
         o.order, o.tol = int(order), 0.0
     elif tol is not None:
         o.order, o.tol = 0, float(tol)
+    elif tol_db is not None:
+        o.order, o.tol_db = 0, float(tol_db)
+    o.weight = {"none": 0, "octave": 1}[weight]
+    if rate is not None:
+        o.rate = float(rate)
     o.method = _METHODS[method]
     o.horizon = _HORIZONS[horizon]
     if margin is not None:
