@@ -18,7 +18,11 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 py=${PYTHON:-/usr/bin/python3}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-export CONVREC_BIN="$build/convrec"
+# build/convrec is libtool's wrapper script (the command links the shared
+# library), whose shell start-up would be timed too: run the real binary
+# against the fresh library instead
+export CONVREC_BIN="$build/.libs/convrec"
+export LD_LIBRARY_PATH="$build/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 (cd "$build" && make -s bench)
 log() { echo "== $*" >&2; }
 {

@@ -14,7 +14,25 @@
  * Threading: functions that take a `const` object may be called concurrently
  * on the same object. Objects passed non-const must not be shared between
  * threads without external locking. OpenMP is used only at the top level,
- * across channels; BLAS runs single-threaded inside those regions.
+ * across channels (and streams, or segments of a signal).
+ *
+ * Thread counts: an `nthreads` argument (cr_conv_*, cr_fit_options) <= 0
+ * means the OpenMP default (OMP_NUM_THREADS, else one per core). Every
+ * count, given or default, is clipped to CR_THREADS_PER_PROC times
+ * omp_get_num_procs() and to the number of independent work items
+ * (channels, streams, segments), so any int is safe.
+ *
+ * BLAS: convrec calls BLAS/LAPACK only inside its own OpenMP loops, one
+ * channel per thread, and needs them single-threaded there. It never sets
+ * the BLAS thread count: that is the caller's business. With a pthreads
+ * OpenBLAS (Debian's default libopenblas0-pthread), call
+ * openblas_set_num_threads(1) or set OPENBLAS_NUM_THREADS=1 before fitting;
+ * otherwise each LAPACK call in a convrec thread starts threads of its own
+ * (measured: a fit of 16 kernels of length 2048 on 2 cores took 480 ms
+ * instead of 90 ms). Its idle pool also spins on sched_yield for about
+ * 0.1 s after start-up; the convrec command stops it (src/cli/main.c). An
+ * OpenMP OpenBLAS (libopenblas0-openmp) runs single-threaded inside OpenMP
+ * regions by itself and has no pool of its own.
  */
 #ifndef CONVREC_H
 #define CONVREC_H
@@ -25,6 +43,10 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Thread counts are clipped to this many threads per processor (see
+ * "Thread counts" above). */
+#define CR_THREADS_PER_PROC 4
 
 #if defined(__GNUC__)
 #define CR_API __attribute__((visibility("default")))
@@ -64,14 +86,27 @@ CR_API const char *cr_error_detail(void);
 /* Library version string, e.g. "0.1.0". */
 CR_API const char *cr_version(void);
 
+/* Layout of the public structs (core/abi.c), for bindings that mirror them
+ * (ctypes, cffi in ABI mode) and must check their copy when they load the
+ * library: a mismatch would otherwise corrupt memory silently.
+ * cr_abi_entries() is the number of entries; entry i < cr_abi_entries() gives
+ * the struct name in *type ("cr_fit_options", "cr_fit_record",
+ * "cr_model_view", "cr_array"), the member name in *field ("" for the struct
+ * itself), and *offset = offsetof(type, field), *size = sizeof the member
+ * (for the struct itself: offset 0, size = sizeof(type)). Strings are static.
+ * i out of range or a NULL pointer: CR_EINVAL. */
+CR_API size_t cr_abi_entries(void);
+CR_API cr_status cr_abi_entry(size_t i, const char **type, const char **field,
+                              size_t *offset, size_t *size);
+
 /* ======================================================================
  * Arrays and .npy files (io_npy.c)
  * ====================================================================== */
 typedef enum cr_dtype { CR_FLOAT32 = 4, CR_FLOAT64 = 8 } cr_dtype;
 
 /* A dense, C-ordered, native-endian array of 1..3 dimensions.
- * data is owned by the array when filled by cr_npy_read (free with
- * cr_array_free). */
+ * data is owned by the array when filled by cr_npy_read or cr_array_alloc
+ * (free with cr_array_free). */
 typedef struct cr_array {
     cr_dtype dtype;
     int ndim;            /* 1..3 */
@@ -85,6 +120,15 @@ CR_API size_t cr_array_count(const cr_array *a);
  * C or Fortran order, converted to C order; 1 to 3 dimensions).
  * Rejects NaN/Inf with CR_ENONFINITE. On failure *out is zeroed. */
 CR_API cr_status cr_npy_read(const char *path, cr_array *out);
+/* A new array of the given dtype and shape (ndim 1..3, every shape[i] >= 1
+ * for i < ndim; entries from ndim on are ignored and set to 1), its data
+ * uninitialised and owned by the array: free it with cr_array_free.
+ * Arrays of 2 MiB and more are 2 MiB-aligned and asked to use transparent
+ * huge pages (fewer page faults when first written: a 16 MiB array costs
+ * about a third of the system time of plain malloc). CR_EINVAL for NULL,
+ * a bad dtype or ndim, CR_ESHAPE for a zero dimension, CR_EOVERFLOW above
+ * 2^40 elements, CR_ENOMEM. On failure *a is zeroed. */
+CR_API cr_status cr_array_alloc(cr_array *a, cr_dtype dtype, int ndim, const size_t shape[3]);
 /* Write a .npy file (format 1.0, little-endian, C order) atomically:
  * to a temporary file in the same folder, then renamed over path. */
 CR_API cr_status cr_npy_write(const char *path, const cr_array *a);
@@ -184,7 +228,9 @@ CR_API size_t cr_fft_good_size(size_t n);
 
 /* Batched causal convolution: h (C, L), u (B, C, T), y (B, C, T),
  * y[b,c,t] = sum_{k<=min(t,L-1)} h[c,k] u[b,c,t-k].
- * nthreads <= 0 uses the OpenMP default. y must not overlap h or u. */
+ * nthreads <= 0 uses the OpenMP default; any value is clipped to
+ * CR_THREADS_PER_PROC per processor and to B * C * segments (header,
+ * "Thread counts"). y must not overlap h or u. */
 CR_API cr_status cr_conv_d(const double *h, size_t C, size_t L,
                            const double *u, size_t B, size_t T,
                            double *y, int nthreads);
@@ -489,7 +535,8 @@ typedef struct cr_fit_options {
     double tol;            /* used when order == 0: smallest N with rel l2 <= tol */
     size_t max_order;      /* cap for tol selection; 0 = min(L - 1, 256) */
     double margin;         /* every |lambda| <= 1 - margin; default 1e-6 */
-    int nthreads;          /* <= 0: OpenMP default */
+    int nthreads;          /* <= 0: OpenMP default; clipped to CR_THREADS_PER_PROC
+                            * per processor and to C (header, "Thread counts") */
     cr_progress_fn progress; /* may be NULL; called from the calling thread only */
     void *progress_ctx;
     /* Audio (docs/MATH.md "Weighted fits"). */
@@ -536,7 +583,8 @@ CR_API cr_status cr_fit(const double *h, size_t C, size_t L,
  * Threading: a stream is not shared between threads (it holds the state).
  * step, block and prefill by recurrence never allocate and never lock; when
  * B * C * modes * T is large (>= 65536 slot-steps) they split channel blocks
- * over OpenMP threads, otherwise they make no OpenMP call at all
+ * over OpenMP threads (the OpenMP default count, clipped as in "Thread
+ * counts" at the top of this header), otherwise they make no OpenMP call at all
  * (CR_STREAM_NO_THREADS keeps everything in the calling thread, for
  * real-time callers). Only prefill by FFT allocates (temporary buffers).
  *

@@ -237,6 +237,46 @@ static void test_args_and_atomic_write(void **state)
     assert_string_not_equal(cr_strerror(CR_EFORMAT), cr_strerror(CR_EIO));
 }
 
+/* cr_array_alloc: shapes, the huge-page path (>= 2 MiB, 2 MiB-aligned),
+ * a written and read-back array, and every refusal with *a zeroed. */
+static void test_array_alloc(void **state)
+{
+    (void)state;
+    cr_array a;
+    const size_t small[3] = {3, 5, 9}, big[3] = {512, 1024, 7};
+    assert_int_equal(cr_array_alloc(&a, CR_FLOAT32, 2, small), CR_OK);
+    assert_int_equal(a.dtype, CR_FLOAT32);
+    assert_int_equal(a.ndim, 2);
+    assert_int_equal(a.shape[2], 1); /* entries from ndim on are 1 */
+    assert_int_equal(cr_array_count(&a), 15);
+    cr_array_free(&a);
+    assert_null(a.data);
+    assert_int_equal(cr_array_alloc(&a, CR_FLOAT64, 2, big), CR_OK); /* 4 MiB */
+    assert_int_equal((uintptr_t)a.data % ((uintptr_t)2 << 20), 0);
+    double *d = a.data;
+    for (size_t i = 0; i < cr_array_count(&a); i++) d[i] = (double)i;
+    assert_int_equal(cr_npy_write(tpath("alloc.npy"), &a), CR_OK);
+    cr_array b;
+    assert_int_equal(cr_npy_read(tpath("alloc.npy"), &b), CR_OK);
+    assert_int_equal(b.shape[0], 512);
+    assert_int_equal(b.shape[1], 1024);
+    assert_memory_equal(a.data, b.data, cr_array_count(&a) * sizeof(double));
+    cr_array_free(&a);
+    cr_array_free(&b);
+    const size_t zero[3] = {4, 0, 1}, huge[3] = {(size_t)1 << 30, (size_t)1 << 30, 1};
+    const struct { cr_dtype dt; int nd; const size_t *sh; cr_status want; } bad[] = {
+        {(cr_dtype)2, 1, small, CR_EINVAL}, {CR_FLOAT64, 0, small, CR_EINVAL}, {CR_FLOAT64, 4, small, CR_EINVAL},
+        {CR_FLOAT64, 1, NULL, CR_EINVAL},   {CR_FLOAT64, 2, zero, CR_ESHAPE},  {CR_FLOAT64, 2, huge, CR_EOVERFLOW},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memset(&a, 0x55, sizeof a);
+        assert_int_equal(cr_array_alloc(&a, bad[i].dt, bad[i].nd, bad[i].sh), bad[i].want);
+        assert_null(a.data);
+        assert_int_equal(a.ndim, 0);
+    }
+    assert_int_equal(cr_array_alloc(NULL, CR_FLOAT64, 1, small), CR_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -244,6 +284,7 @@ int main(void)
         cmocka_unit_test(test_versions_and_orders),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_args_and_atomic_write),
+        cmocka_unit_test(test_array_alloc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -138,6 +138,86 @@ static void test_tail_energy_brute(void **state)
     cr__modal_free(&m);
 }
 
+/* The design matrix (block powers) against long-double powers, and its
+ * closed-form Gram matrix (binary-doubling geometric sums) against the
+ * explicit product of the columns summed in long double: poles near the
+ * circle, near 1, at 0, real and negative, for short and long windows.
+ * Entries are compared relative to the product of the column norms; the
+ * pairs here are at least 0.05 rad from the real axis, the domain of the
+ * closed form (varpro.c sums the columns of nearer pairs directly). */
+static void test_design_and_gram(void **state)
+{
+    (void)state;
+    const size_t nrs[] = { 1, 2, 5, 63, 64, 65, 200, 3001 };
+    uint64_t s = 5;
+    for (size_t t = 0; t < sizeof nrs / sizeof *nrs; t++) {
+        const size_t nr = nrs[t], M = 6;
+        unsigned char kind[6] = { CR_MODE_PAIR, CR_MODE_PAIR, CR_MODE_REAL, CR_MODE_PAIR,
+                                  CR_MODE_REAL, CR_MODE_REAL };
+        double complex lam[6];
+        lam[0] = 0.9999 * cexp(I * 0.06);                  /* near 1 */
+        lam[1] = (0.5 + 0.4 * (tu_uniform(&s) + 1)) * cexp(I * 2.0); /* near the circle */
+        lam[2] = -0.97;
+        lam[3] = 0.3 * cexp(I * 1.1);
+        lam[4] = 0.0;                                      /* a pole at 0 */
+        lam[5] = 0.999999;
+        const size_t P = 9;
+        double *Phi = malloc(nr * P * sizeof *Phi), *dPhi = malloc(nr * P * sizeof *dPhi);
+        double *G = malloc(4 * P * P * sizeof *G);
+        cr__design(kind, lam, M, nr, Phi, nr, dPhi);
+        cr__design_gram(kind, lam, M, nr, G, 2 * P);
+        /* reference columns in long double */
+        long double *R = malloc(2 * P * nr * sizeof *R);
+        size_t p = 0;
+        for (size_t j = 0; j < M; j++) {
+            long double complex l = creal(lam[j]) + I * (long double)cimag(lam[j]), z = 1.0L, zp = 0.0L;
+            for (size_t i = 0; i < nr; i++) {
+                R[p * nr + i] = creall(z);
+                R[(P + p) * nr + i] = (long double)i * creall(zp);
+                if (kind[j] == CR_MODE_PAIR) {
+                    R[(p + 1) * nr + i] = cimagl(z);
+                    R[(P + p + 1) * nr + i] = (long double)i * cimagl(zp);
+                }
+                zp = z;
+                z *= l;
+            }
+            p += kind[j] == CR_MODE_PAIR ? 2 : 1;
+        }
+        double worst_col = 0.0, worst_g = 0.0;
+        for (size_t q = 0; q < 2 * P; q++) {
+            const double *col = q < P ? Phi + q * nr : dPhi + (q - P) * nr;
+            long double e2 = 0, n2 = 0;
+            for (size_t i = 0; i < nr; i++) {
+                long double d = col[i] - R[q * nr + i];
+                e2 += d * d;
+                n2 += R[q * nr + i] * R[q * nr + i];
+            }
+            if (n2 > 0) worst_col = fmax(worst_col, (double)sqrtl(e2 / n2));
+        }
+        for (size_t a = 0; a < 2 * P; a++)
+            for (size_t b = 0; b < 2 * P; b++) {
+                long double g = 0, na = 0, nb = 0;
+                for (size_t i = 0; i < nr; i++) {
+                    g += R[a * nr + i] * R[b * nr + i];
+                    na += R[a * nr + i] * R[a * nr + i];
+                    nb += R[b * nr + i] * R[b * nr + i];
+                }
+                double scale = (double)sqrtl(na * nb);
+                if (scale > 0) worst_g = fmax(worst_g, fabs(G[a + b * 2 * P] - (double)g) / scale);
+                else assert_true(fabs(G[a + b * 2 * P]) <= 1e-300);
+                assert_true(G[a + b * 2 * P] == G[b + a * 2 * P]);
+            }
+        if (getenv("TEST_VERBOSE"))
+            print_message("design nr %zu: columns %.2e, Gram %.2e\n", nr, worst_col, worst_g);
+        assert_true(worst_col <= 1e-12);
+        assert_true(worst_g <= 1e-12);
+        free(Phi);
+        free(dPhi);
+        free(G);
+        free(R);
+    }
+}
+
 static void test_residues_exact_window(void **state)
 {
     (void)state;
@@ -675,6 +755,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tail_energy_brute),
+        cmocka_unit_test(test_design_and_gram),
         cmocka_unit_test(test_residues_exact_window),
         cmocka_unit_test(test_residues_exact_infinite),
         cmocka_unit_test(test_residues_vs_dense),

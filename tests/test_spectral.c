@@ -12,6 +12,8 @@
 #include <omp.h>
 #endif
 
+#include <limits.h>
+
 #include "convrec.h"
 #include "spectral/spectral.h"
 #include "testutil.h"
@@ -106,6 +108,19 @@ static void test_conv_grid(void **state)
                 check_conv(1, L, 1, T, 0, seed++);
             }
         }
+}
+
+/* Any thread count is safe (convrec.h, "Thread counts"): 10^5 and INT_MAX
+ * are clipped (10^5 threads used to crash inside libgomp), negative means
+ * the default. */
+static void test_conv_thread_domain(void **state)
+{
+    (void)state;
+    const int counts[] = {100000, INT_MAX, -5, 1000};
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        check_conv(3, 100, 2, 3000, counts[i], 40 + i);
+        check_conv(1, 64, 1, 50000, counts[i], 50 + i); /* one channel: segments shared out */
+    }
 }
 
 /* Long signals go through several overlap-save segments; check that the
@@ -608,6 +623,7 @@ int main(void)
         cmocka_unit_test(test_fft_helpers),
         cmocka_unit_test(test_plan_threads),
         cmocka_unit_test(test_args),
+        cmocka_unit_test(test_conv_thread_domain),
         cmocka_unit_test(test_hankel),
         cmocka_unit_test(test_freqresp),
         cmocka_unit_test(test_conv_grid),

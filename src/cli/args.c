@@ -8,6 +8,10 @@ int args_scan(args *a, int argc, char **argv, const args_opt *opts)
     a->npos = 0;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
+        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+            fputs(a->help, stdout);
+            return CLI_OK;
+        }
         if (s[0] != '-' || s[1] == '\0') {
             if (a->npos >= ARGS_MAX_POS) return cli_usage(a->cmd, "too many arguments ('%s')", s);
             a->pos[a->npos++] = s;
@@ -23,5 +27,5 @@ int args_scan(args *a, int argc, char **argv, const args_opt *opts)
             *o->value = argv[++i];
         }
     }
-    return CLI_OK;
+    return ARGS_GO;
 }

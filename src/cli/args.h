@@ -1,10 +1,12 @@
 /* A tiny strict option scanner: options are exact words, some take the next
- * argument as their value; everything not starting with '-' is positional. */
+ * argument as their value; everything not starting with '-' is positional.
+ * Every command answers -h and --help with its own usage text. */
 #ifndef CONVREC_CLI_ARGS_H
 #define CONVREC_CLI_ARGS_H
 #include "cli.h"
 
 #define ARGS_MAX_POS 4
+#define ARGS_GO (-1) /* args_scan: go on and run the command */
 
 typedef struct args_opt {
     const char *name;      /* "--order"; NULL ends the table */
@@ -13,11 +15,14 @@ typedef struct args_opt {
 } args_opt;
 
 typedef struct args {
-    const char *cmd;
+    const char *cmd;       /* the command's name, for messages */
+    const char *help;      /* its usage text, printed for -h / --help */
     const char *pos[ARGS_MAX_POS];
     int npos;
 } args;
 
-/* Returns CLI_OK, or the usage exit code after printing the problem. */
+/* Scan argv[1..argc-1]. Returns ARGS_GO when the command should run, or the
+ * exit status to return at once: CLI_OK after printing the help on stdout,
+ * CLI_USAGE after printing the problem on stderr. */
 int args_scan(args *a, int argc, char **argv, const args_opt *opts);
 #endif

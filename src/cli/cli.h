@@ -1,4 +1,5 @@
-/* The convrec command: helpers shared by the subcommands. */
+/* The convrec command: helpers shared by the subcommands (cli.c). The
+ * command uses only the public API of libconvrec ("convrec.h"). */
 #ifndef CONVREC_CLI_H
 #define CONVREC_CLI_H
 
@@ -6,17 +7,30 @@
 #include "convrec.h"
 
 #include <stddef.h>
+#include <stdio.h>
 
 /* Exit codes: 0 success, 1 failure (bad input, numerical failure), 2 usage. */
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
-/* Print "convrec CMD: message" to stderr; returns CLI_FAIL or CLI_USAGE. */
+/* Limits of the command line, stated in the help texts and the README. */
+#define CLI_MAX_THREADS 1024             /* --threads T: 1 <= T <= 1024 */
+#define CLI_MAX_STEPS 1000000000u        /* verify --steps: at most 10^9 */
+#define CLI_MAX_OUTPUT_BYTES ((size_t)16 << 30) /* one output array: 16 GiB */
+
+/* Print "convrec CMD: message" to stderr; returns CLI_FAIL. */
 int cli_error(const char *cmd, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+/* The same, followed by a pointer to the command's help; returns CLI_USAGE. */
 int cli_usage(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* "convrec CMD: warning: message" on stderr. */
+void cli_warn(const char *cmd, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
@@ -28,22 +42,41 @@ int cli_status(const char *cmd, cr_status st, const char *what);
 int cli_parse_size(const char *s, size_t *out);
 int cli_parse_double(const char *s, double *out);
 int cli_parse_int(const char *s, int *out);
+/* --threads: NULL leaves *n at 0 (the OpenMP default); otherwise an integer
+ * in 1..CLI_MAX_THREADS. Returns CLI_OK or a usage error. */
+int cli_parse_threads(const char *cmd, const char *s, int *n);
+
+/* Refuse to write `out` when it is the same file as one of the n inputs
+ * (same device and inode, so hard links and symlinks are caught): an
+ * atomic write would replace the input. A missing output is fine; inputs
+ * that cannot be examined are left to the reader's error. Returns CLI_OK,
+ * or CLI_FAIL after printing which input the output would destroy. */
+int cli_check_output(const char *cmd, const char *out, const char *const *inputs, int n);
 
 /* A (C, L) kernel bank read from a .npy file of shape (L,) or (C, L) as
  * float64 (float32 files are widened). */
 int cli_load_kernels(const char *cmd, const char *path, double **h, size_t *C, size_t *L);
+/* Channels and samples of a signal of shape (T,), (C, T) or (B, C, T). */
+void cli_signal_dims(const cr_array *u, size_t *B, size_t *C, size_t *T);
 /* Widen / narrow an array's data to float64 / float32 in place. */
 int cli_to_f64(cr_array *a);
 int cli_to_f32(cr_array *a);
 
+/* Model descriptions shared by fit and info (cmd_info.c). */
+const char *cli_method_name(cr_method m);
+const char *cli_horizon_name(cr_horizon h);
+int cli_parse_horizon(const char *cmd, const char *s, cr_horizon *h);
+void cli_print_summary(FILE *f, const cr_model *m);
+
+/* The subcommands: argv[0] is the command's name. */
 typedef int (*cli_cmd_fn)(int argc, char **argv);
-int cmd_conv(int argc, char **argv);
-int cmd_hsv(int argc, char **argv);
 int cmd_fit(int argc, char **argv);
 int cmd_kernel(int argc, char **argv);
-int cmd_info(int argc, char **argv);
 int cmd_filter(int argc, char **argv);
-int cmd_verify(int argc, char **argv);
+int cmd_conv(int argc, char **argv);
+int cmd_hsv(int argc, char **argv);
+int cmd_info(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 
 #endif

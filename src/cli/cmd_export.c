@@ -3,22 +3,61 @@
 
 #include <errno.h>
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+static const char help[] =
+    "usage: convrec export MODEL.safetensors --format c|sos|json [options]\n"
+    "\n"
+    "Export a stable model for embedded targets or other tools.\n"
+    "\n"
+    "  --format c             DIR/NAME.h and DIR/NAME.c: a self-contained C99\n"
+    "                         filter (no malloc, no libm, no convrec)\n"
+    "  --format sos           second-order sections per channel, in the scipy\n"
+    "                         and CMSIS-DSP (df2T) layouts, as JSON\n"
+    "  --format json          everything in the model, as JSON\n"
+    "  --name NAME            C identifier of the filter (default convrec_filter)\n"
+    "  --precision float|double\n"
+    "                         coefficients and samples of the C filter (default\n"
+    "                         float)\n"
+    "  --numeric float|q31|q15\n"
+    "                         number format of the C filter: float (default), or\n"
+    "                         fixed point for cores without an FPU\n"
+    "  --max-error E          error budget of a q31 or q15 filter, a number > 0\n"
+    "                         or inf (docs/EMBEDDED.md)\n"
+    "  -o PATH                the folder (c; created if missing, default .) or\n"
+    "                         the file (sos, json; default: stdout); never the\n"
+    "                         model itself\n"
+    "  -h, --help             show this help\n";
+
+/* The C export writes DIR/NAME.h and DIR/NAME.c: neither may be the model. */
+static int check_c_outputs(const char *cmd, const char *dir, const char *name, const char *model)
+{
+    static const char *const ext[] = {"h", "c"};
+    for (int i = 0; i < 2; i++) {
+        size_t n = strlen(dir) + strlen(name) + 4;
+        char *p = malloc(n);
+        if (p == NULL) return cli_error(cmd, "out of memory");
+        snprintf(p, n, "%s/%s.%s", dir, name, ext[i]);
+        int rc = cli_check_output(cmd, p, &model, 1);
+        free(p);
+        if (rc != CLI_OK) return rc;
+    }
+    return CLI_OK;
+}
 
 int cmd_export(int argc, char **argv)
 {
     const char *format = NULL, *name = "convrec_filter", *prec = NULL, *out = NULL;
     const char *numeric = NULL, *maxerr = NULL;
-    args a = {.cmd = "export"};
+    args a = {.cmd = "export", .help = help};
     const args_opt opts[] = {{"--format", &format, NULL},   {"--name", &name, NULL},
                              {"--precision", &prec, NULL},  {"--numeric", &numeric, NULL},
                              {"--max-error", &maxerr, NULL}, {"-o", &out, NULL},
                              {NULL, NULL, NULL}};
     int rc = args_scan(&a, argc, argv, opts);
-    if (rc != CLI_OK) return rc;
+    if (rc != ARGS_GO) return rc;
     if (a.npos != 1 || format == NULL)
         return cli_usage(a.cmd, "usage: convrec export MODEL --format c|sos|json [--name NAME] "
                                 "[--precision float|double] [--numeric float|q31|q15] [--max-error E] [-o PATH]");
@@ -50,11 +89,14 @@ int cmd_export(int argc, char **argv)
             return cli_usage(a.cmd, "--max-error must be a number > 0 or inf, not '%s'", maxerr);
     }
 
+    const char *dir = out ? out : ".";
+    rc = is_c ? check_c_outputs(a.cmd, dir, name, a.pos[0]) : cli_check_output(a.cmd, out, &a.pos[0], 1);
+    if (rc != CLI_OK) return rc;
+
     cr_model *m;
     cr_status st = cr_model_load(&m, a.pos[0]);
     if (st != CR_OK) return cli_status(a.cmd, st, "loading the model");
     if (is_c) {
-        const char *dir = out ? out : ".";
         if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
             rc = cli_error(a.cmd, "%s: cannot create the folder: %s", dir, strerror(errno));
         } else {

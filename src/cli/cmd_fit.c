@@ -1,117 +1,124 @@
-/* convrec fit / kernel / hsv / info: from kernels to models and back. */
+/* convrec fit: a stable modal model for each kernel of a bank. */
 #include "args.h"
 
-#include <cjson/cJSON.h>
-#include <math.h>
-#include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
-static int parse_horizon(const char *cmd, const char *s, cr_horizon *h)
-{
-    if (s == NULL) return CLI_OK;
-    if (strcmp(s, "window") == 0) *h = CR_HORIZON_WINDOW;
-    else if (strcmp(s, "infinite") == 0) *h = CR_HORIZON_INFINITE;
-    else return cli_usage(cmd, "--horizon must be 'window' or 'infinite', not '%s'", s);
-    return CLI_OK;
-}
-
-static const char *method_name(cr_method m)
-{
-    switch (m) {
-    case CR_METHOD_AUTO: return "auto";
-    case CR_METHOD_BT: return "bt";
-    case CR_METHOD_HNA: return "hna";
-    case CR_METHOD_PENCIL: return "pencil";
-    case CR_METHOD_NONE: return "none";
-    }
-    return "?";
-}
-
-static const char *horizon_name(cr_horizon h)
-{
-    return h == CR_HORIZON_INFINITE ? "infinite" : "window";
-}
+static const char help[] =
+    "usage: convrec fit KERNELS.npy -o MODEL.safetensors [options]\n"
+    "\n"
+    "Fit a stable modal (state-space) model to each kernel of a bank of shape\n"
+    "(L,) or (C, L), float32 or float64, and print a summary of the errors.\n"
+    "\n"
+    "  -o MODEL.safetensors   the model file to write (never one of the inputs)\n"
+    "  --order N              fixed order N (real state dimension) per channel\n"
+    "  --tol EPS              smallest order whose relative l2 error is <= EPS\n"
+    "                         (the default is --tol 1e-3; give --order or --tol)\n"
+    "  --horizon window|infinite\n"
+    "                         window (default): error on k < L only, the model\n"
+    "                         beyond L only has to be stable; infinite: the\n"
+    "                         kernel ends at L and the model's tail is error\n"
+    "  --method auto|bt|hna|pencil\n"
+    "                         auto (default): best of balanced truncation and\n"
+    "                         matrix pencil, refined by variable projection\n"
+    "  --margin M             every pole has |lambda| <= 1 - M, 0 <= M < 1\n"
+    "                         (default 1e-6)\n"
+    "  --max-order N          cap of the order chosen by --tol\n"
+    "                         (default min(L - 1, 256))\n"
+    "  --threads T            threads across channels, 1 to 1024 (default:\n"
+    "                         OMP_NUM_THREADS, else one per core; at most 4 per\n"
+    "                         core and one per channel are used)\n"
+    "  -q, --quiet            no summary on stdout, no progress bar on stderr\n"
+    "                         (the bar is shown only when stderr is a terminal)\n"
+    "  -h, --help             show this help\n";
 
 /* ---- progress on stderr ---- */
-/* A progress bar, only when stderr is a terminal (scripts get a quiet
- * stderr that holds errors only). */
+/* A bar redrawn every half second by a thread of its own, so that a single
+ * long channel (cr_fit reports whole channels only) still shows that the
+ * work goes on, with the time spent. Shown only when stderr is a terminal:
+ * scripts get a stderr that holds errors only. */
 typedef struct progress {
-    int last; /* last percentage shown */
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    pthread_t thread;
+    int stop;
+    size_t done, total;
+    struct timespec t0;
 } progress;
 
-static void show_progress(void *ctx, size_t done, size_t total)
+static void progress_draw(progress *p, int final)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double secs = (double)(now.tv_sec - p->t0.tv_sec) + 1e-9 * (double)(now.tv_nsec - p->t0.tv_nsec);
+    int pct = p->total ? (int)(100.0 * (double)p->done / (double)p->total) : 100;
+    int w = 30, fill = pct * w / 100;
+    fprintf(stderr, "\rfitting [%.*s%*s] %3d%%  %zu/%zu channels  %.0f s", fill,
+            "##############################", w - fill, "", pct, p->done, p->total, secs);
+    if (final) fputc('\n', stderr);
+    fflush(stderr);
+}
+
+static void *progress_main(void *arg)
+{
+    progress *p = arg;
+    pthread_mutex_lock(&p->lock);
+    while (!p->stop) {
+        progress_draw(p, 0);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 500000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&p->wake, &p->lock, &until);
+    }
+    progress_draw(p, 1);
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+static void progress_update(void *ctx, size_t done, size_t total)
 {
     progress *p = ctx;
-    int pct = total ? (int)(100.0 * (double)done / (double)total) : 100;
-    if (pct == p->last) return;
-    int w = 40, fill = pct * w / 100;
-    fprintf(stderr, "\rfitting [%.*s%*s] %3d%% (%zu/%zu)", fill, "########################################",
-            w - fill, "", pct, done, total);
-    if (done == total) fputc('\n', stderr);
-    p->last = pct;
+    pthread_mutex_lock(&p->lock);
+    p->done = done;
+    p->total = total;
+    pthread_mutex_unlock(&p->lock);
 }
 
-static int cmp_double(const void *a, const void *b)
+/* Returns 0 when the bar runs (progress_stop must follow). */
+static int progress_start(progress *p, size_t total)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+    memset(p, 0, sizeof *p);
+    p->total = total;
+    clock_gettime(CLOCK_MONOTONIC, &p->t0);
+    if (pthread_mutex_init(&p->lock, NULL) != 0) return -1;
+    if (pthread_cond_init(&p->wake, NULL) != 0) {
+        pthread_mutex_destroy(&p->lock);
+        return -1;
+    }
+    if (pthread_create(&p->thread, NULL, progress_main, p) != 0) {
+        pthread_cond_destroy(&p->wake);
+        pthread_mutex_destroy(&p->lock);
+        return -1;
+    }
+    return 0;
 }
 
-/* median and max of the finite values of n numbers; returns the count */
-static size_t med_max(const double *v, size_t n, size_t stride, double *med, double *mx)
+static void progress_stop(progress *p)
 {
-    double *t = malloc((n ? n : 1) * sizeof *t);
-    size_t k = 0;
-    if (t == NULL) return 0;
-    for (size_t i = 0; i < n; i++) {
-        double x = v[i * stride];
-        if (isfinite(x)) t[k++] = x;
-    }
-    if (k) {
-        qsort(t, k, sizeof *t, cmp_double);
-        *med = k % 2 ? t[k / 2] : 0.5 * (t[k / 2 - 1] + t[k / 2]);
-        *mx = t[k - 1];
-    } else {
-        *med = *mx = NAN;
-    }
-    free(t);
-    return k;
-}
-
-static void print_summary(FILE *f, const cr_model *m)
-{
-    cr_model_view v;
-    if (cr_model_get_view(m, &v) != CR_OK) return;
-    size_t C = v.C;
-    double *col = malloc(C * 4 * sizeof *col);
-    if (col == NULL) return;
-    size_t omin = SIZE_MAX, omax = 0;
-    double rad = 0;
-    for (size_t c = 0; c < C; c++) {
-        const cr_fit_record *r = &v.record[c];
-        size_t o = cr_model_order(m, c);
-        if (o < omin) omin = o;
-        if (o > omax) omax = o;
-        double sr = cr_model_spectral_radius(m, c);
-        if (sr > rad) rad = sr;
-        col[c] = r->err_window;
-        col[C + c] = r->err_infinite;
-        col[2 * C + c] = r->err_hinf / r->sigma_next;
-        col[3 * C + c] = r->err_hinf <= r->bt_bound * (1 + 1e-9) ? 1.0 : 0.0;
-    }
-    double med, mx;
-    fprintf(f, "channels %zu  method %s  horizon %s  order %zu..%zu  max |pole| %.9f\n", C,
-            method_name(v.method), horizon_name(v.horizon), omin, omax, rad);
-    if (med_max(col, C, 1, &med, &mx)) fprintf(f, "window l2 error    median %.3e  max %.3e\n", med, mx);
-    if (med_max(col + C, C, 1, &med, &mx)) fprintf(f, "infinite l2 error  median %.3e  max %.3e\n", med, mx);
-    if (med_max(col + 2 * C, C, 1, &med, &mx))
-        fprintf(f, "H-inf / sigma_N+1  median %.3f  max %.3f\n", med, mx);
-    size_t within = 0;
-    for (size_t c = 0; c < C; c++) within += col[3 * C + c] > 0;
-    fprintf(f, "H-inf within the balanced-truncation bound 2*sum(sigma_i>N): %zu of %zu channels\n", within, C);
-    free(col);
+    pthread_mutex_lock(&p->lock);
+    p->stop = 1;
+    pthread_cond_signal(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+    pthread_join(p->thread, NULL);
+    pthread_cond_destroy(&p->wake);
+    pthread_mutex_destroy(&p->lock);
 }
 
 int cmd_fit(int argc, char **argv)
@@ -119,7 +126,7 @@ int cmd_fit(int argc, char **argv)
     const char *out = NULL, *order = NULL, *tol = NULL, *horizon = NULL, *method = NULL;
     const char *margin = NULL, *maxo = NULL, *threads = NULL;
     int quiet = 0;
-    args a = {.cmd = "fit"};
+    args a = {.cmd = "fit", .help = help};
     const args_opt opts[] = {{"-o", &out, NULL},           {"--order", &order, NULL},
                              {"--tol", &tol, NULL},        {"--horizon", &horizon, NULL},
                              {"--method", &method, NULL},  {"--margin", &margin, NULL},
@@ -127,7 +134,7 @@ int cmd_fit(int argc, char **argv)
                              {"--quiet", NULL, &quiet},    {"-q", NULL, &quiet},
                              {NULL, NULL, NULL}};
     int rc = args_scan(&a, argc, argv, opts);
-    if (rc != CLI_OK) return rc;
+    if (rc != ARGS_GO) return rc;
     if (a.npos != 1 || out == NULL)
         return cli_usage(a.cmd, "usage: convrec fit KERNELS.npy -o MODEL.safetensors [--order N | --tol EPS]");
     cr_fit_options o;
@@ -139,7 +146,7 @@ int cmd_fit(int argc, char **argv)
         return cli_usage(a.cmd, "--tol must be a positive number, not '%s'", tol);
     if (!order && !tol) o.tol = 1e-3;
     if (order) o.tol = 0;
-    if ((rc = parse_horizon(a.cmd, horizon, &o.horizon)) != CLI_OK) return rc;
+    if ((rc = cli_parse_horizon(a.cmd, horizon, &o.horizon)) != CLI_OK) return rc;
     if (method) {
         if (strcmp(method, "auto") == 0) o.method = CR_METHOD_AUTO;
         else if (strcmp(method, "bt") == 0) o.method = CR_METHOD_BT;
@@ -151,19 +158,21 @@ int cmd_fit(int argc, char **argv)
         return cli_usage(a.cmd, "--margin must be in [0, 1), not '%s'", margin);
     if (maxo && (cli_parse_size(maxo, &o.max_order) || o.max_order == 0))
         return cli_usage(a.cmd, "--max-order must be a positive integer");
-    if (threads && (cli_parse_int(threads, &o.nthreads) || o.nthreads < 1))
-        return cli_usage(a.cmd, "--threads must be >= 1");
+    if ((rc = cli_parse_threads(a.cmd, threads, &o.nthreads)) != CLI_OK) return rc;
+    if ((rc = cli_check_output(a.cmd, out, &a.pos[0], 1)) != CLI_OK) return rc;
 
     double *h;
     size_t C, L;
     if ((rc = cli_load_kernels(a.cmd, a.pos[0], &h, &C, &L)) != CLI_OK) return rc;
-    progress pr = {-1};
-    if (!quiet && isatty(STDERR_FILENO)) {
-        o.progress = show_progress;
+    progress pr;
+    int bar = !quiet && isatty(STDERR_FILENO) && progress_start(&pr, C) == 0;
+    if (bar) {
+        o.progress = progress_update;
         o.progress_ctx = &pr;
     }
     cr_model *m = NULL;
     cr_status st = cr_fit(h, C, L, &o, &m);
+    if (bar) progress_stop(&pr);
     free(h);
     if (st != CR_OK) return cli_status(a.cmd, st, a.pos[0]);
     st = cr_model_save(m, out);
@@ -171,200 +180,7 @@ int cmd_fit(int argc, char **argv)
         cr_model_destroy(m);
         return cli_status(a.cmd, st, "saving the model");
     }
-    if (!quiet) print_summary(stdout, m);
+    if (!quiet) cli_print_summary(stdout, m);
     cr_model_destroy(m);
     return CLI_OK;
-}
-
-int cmd_kernel(int argc, char **argv)
-{
-    const char *out = NULL, *length = NULL;
-    args a = {.cmd = "kernel"};
-    const args_opt opts[] = {{"-o", &out, NULL}, {"--length", &length, NULL}, {NULL, NULL, NULL}};
-    int rc = args_scan(&a, argc, argv, opts);
-    if (rc != CLI_OK) return rc;
-    if (a.npos != 1 || out == NULL || length == NULL)
-        return cli_usage(a.cmd, "usage: convrec kernel MODEL.safetensors --length L -o OUT.npy");
-    size_t L;
-    if (cli_parse_size(length, &L) || L == 0) return cli_usage(a.cmd, "--length must be a positive integer");
-    cr_model *m;
-    cr_status st = cr_model_load(&m, a.pos[0]);
-    if (st != CR_OK) return cli_status(a.cmd, st, "loading the model");
-    cr_model_view v;
-    cr_model_get_view(m, &v);
-    size_t n;
-    double *k = NULL;
-    n = v.C * L;
-    if (L > ((size_t)1 << 34) / v.C)
-        st = CR_EOVERFLOW;
-    else if ((k = malloc(n * sizeof *k)) == NULL)
-        st = CR_ENOMEM;
-    else
-        st = cr_model_kernel(m, L, k);
-    if (st == CR_OK) {
-        cr_array arr = {CR_FLOAT64, 2, {v.C, L, 1}, k};
-        st = cr_npy_write(out, &arr);
-    }
-    rc = st == CR_OK ? CLI_OK
-                     : (st == CR_EOVERFLOW ? cli_error(a.cmd, "--length %zu is too large for %zu channels", L, v.C)
-                                           : cli_status(a.cmd, st, "computing the kernels"));
-    free(k);
-    cr_model_destroy(m);
-    return rc;
-}
-
-int cmd_hsv(int argc, char **argv)
-{
-    const char *out = NULL, *nstr = NULL, *horizon = NULL;
-    int json = 0;
-    args a = {.cmd = "hsv"};
-    const args_opt opts[] = {{"-o", &out, NULL},           {"-n", &nstr, NULL}, {"--horizon", &horizon, NULL},
-                             {"--json", NULL, &json},      {NULL, NULL, NULL}};
-    int rc = args_scan(&a, argc, argv, opts);
-    if (rc != CLI_OK) return rc;
-    if (a.npos != 1) return cli_usage(a.cmd, "usage: convrec hsv KERNELS.npy [-n K] [-o OUT.npy]");
-    size_t K = 10;
-    if (nstr && (cli_parse_size(nstr, &K) || K == 0 || K > 100000))
-        return cli_usage(a.cmd, "-n must be a positive integer (at most 100000)");
-    cr_horizon hz = CR_HORIZON_INFINITE;
-    if ((rc = parse_horizon(a.cmd, horizon, &hz)) != CLI_OK) return rc;
-    double *h;
-    size_t C, L;
-    if ((rc = cli_load_kernels(a.cmd, a.pos[0], &h, &C, &L)) != CLI_OK) return rc;
-    if (L < 2) {
-        free(h);
-        return cli_error(a.cmd, "%s: kernels of length %zu have no Hankel singular values", a.pos[0], L);
-    }
-    if (K > L - 1) K = L - 1;
-    double *s = calloc(C * K, sizeof *s);
-    if (s == NULL) {
-        free(h);
-        return cli_error(a.cmd, "out of memory");
-    }
-    cr_status st = CR_OK;
-    for (size_t c = 0; c < C && st == CR_OK; c++) {
-        size_t got = 0;
-        st = cr_hsv(h + c * L, L, hz, K, s + c * K, &got, NULL);
-    }
-    free(h);
-    if (st != CR_OK) {
-        free(s);
-        return cli_status(a.cmd, st, "Hankel singular values");
-    }
-    if (out) {
-        cr_array arr = {CR_FLOAT64, 2, {C, K, 1}, s};
-        st = cr_npy_write(out, &arr);
-        if (st != CR_OK) {
-            free(s);
-            return cli_status(a.cmd, st, "writing");
-        }
-    } else if (json) {
-        printf("{\"horizon\": \"%s\", \"hsv\": [", horizon_name(hz));
-        for (size_t c = 0; c < C; c++) {
-            printf("%s[", c ? ", " : "");
-            for (size_t i = 0; i < K; i++) printf("%s%.17g", i ? ", " : "", s[c * K + i]);
-            printf("]");
-        }
-        printf("]}\n");
-    } else {
-        for (size_t c = 0; c < C; c++) {
-            for (size_t i = 0; i < K; i++) printf("%s%.10e", i ? " " : "", s[c * K + i]);
-            printf("\n");
-        }
-    }
-    free(s);
-    return CLI_OK;
-}
-
-static cJSON *json_num(double x)
-{
-    return isfinite(x) ? cJSON_CreateNumber(x) : cJSON_CreateNull();
-}
-
-static int info_json(const cr_model *m, const char *path)
-{
-    cr_model_view v;
-    cr_model_get_view(m, &v);
-    cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "file", path);
-    cJSON_AddStringToObject(root, "method", method_name(v.method));
-    cJSON_AddStringToObject(root, "horizon", horizon_name(v.horizon));
-    cJSON_AddNumberToObject(root, "channels", (double)v.C);
-    cJSON_AddNumberToObject(root, "max_modes", (double)v.M);
-    cJSON *chs = cJSON_AddArrayToObject(root, "channel");
-    int stable = 1;
-    for (size_t c = 0; c < v.C; c++) {
-        const cr_fit_record *r = &v.record[c];
-        cJSON *o = cJSON_CreateObject();
-        double rad = cr_model_spectral_radius(m, c);
-        if (!(rad < 1)) stable = 0;
-        cJSON_AddNumberToObject(o, "order", (double)cr_model_order(m, c));
-        cJSON_AddItemToObject(o, "d", json_num(v.d[c]));
-        cJSON_AddItemToObject(o, "spectral_radius", json_num(rad));
-        cJSON_AddItemToObject(o, "stability_margin", json_num(1 - rad));
-        cJSON_AddBoolToObject(o, "stable", rad < 1);
-        cJSON_AddNumberToObject(o, "length", (double)r->length);
-        cJSON_AddItemToObject(o, "err_window", json_num(r->err_window));
-        cJSON_AddItemToObject(o, "err_infinite", json_num(r->err_infinite));
-        cJSON_AddItemToObject(o, "err_hinf", json_num(r->err_hinf));
-        cJSON_AddItemToObject(o, "h_norm", json_num(r->h_norm));
-        cJSON_AddItemToObject(o, "sigma_next", json_num(r->sigma_next));
-        cJSON_AddItemToObject(o, "bt_bound", json_num(r->bt_bound));
-        cJSON_AddItemToObject(o, "hinf_over_sigma", json_num(r->err_hinf / r->sigma_next));
-        cJSON_AddBoolToObject(o, "within_bt_bound", r->err_hinf <= r->bt_bound * (1 + 1e-9));
-        cJSON *modes = cJSON_AddArrayToObject(o, "modes");
-        for (size_t j = 0; j < v.M; j++) {
-            size_t i = c * v.M + j;
-            if (v.kind[i] == CR_MODE_UNUSED) continue;
-            cJSON *md = cJSON_CreateObject();
-            cJSON_AddStringToObject(md, "kind", v.kind[i] == CR_MODE_PAIR ? "pair" : "real");
-            cJSON *p = cJSON_AddArrayToObject(md, "pole");
-            cJSON_AddItemToArray(p, json_num(v.pole_re[i]));
-            cJSON_AddItemToArray(p, json_num(v.pole_im[i]));
-            cJSON *q = cJSON_AddArrayToObject(md, "residue");
-            cJSON_AddItemToArray(q, json_num(v.res_re[i]));
-            cJSON_AddItemToArray(q, json_num(v.res_im[i]));
-            cJSON_AddItemToArray(modes, md);
-        }
-        cJSON_AddItemToArray(chs, o);
-    }
-    cJSON_AddBoolToObject(root, "stable", stable);
-    char *s = cJSON_Print(root);
-    cJSON_Delete(root);
-    if (s == NULL) return cli_error("info", "out of memory");
-    puts(s);
-    free(s);
-    return CLI_OK;
-}
-
-int cmd_info(int argc, char **argv)
-{
-    int json = 0;
-    args a = {.cmd = "info"};
-    const args_opt opts[] = {{"--json", NULL, &json}, {NULL, NULL, NULL}};
-    int rc = args_scan(&a, argc, argv, opts);
-    if (rc != CLI_OK) return rc;
-    if (a.npos != 1) return cli_usage(a.cmd, "usage: convrec info MODEL.safetensors [--json]");
-    cr_model *m;
-    cr_status st = cr_model_load(&m, a.pos[0]);
-    if (st != CR_OK) return cli_status(a.cmd, st, "loading the model");
-    if (json) {
-        rc = info_json(m, a.pos[0]);
-    } else {
-        cr_model_view v;
-        cr_model_get_view(m, &v);
-        printf("%s\n", a.pos[0]);
-        print_summary(stdout, m);
-        printf("%7s %5s %11s %10s %10s %10s %10s %10s %8s\n", "channel", "order", "max|pole|", "err_window",
-               "err_inf", "H-inf", "sigma_N+1", "bt_bound", "H/sigma");
-        for (size_t c = 0; c < v.C; c++) {
-            const cr_fit_record *r = &v.record[c];
-            printf("%7zu %5zu %11.8f %10.3e %10.3e %10.3e %10.3e %10.3e %8.3f\n", c, cr_model_order(m, c),
-                   cr_model_spectral_radius(m, c), r->err_window, r->err_infinite, r->err_hinf, r->sigma_next,
-                   r->bt_bound, r->err_hinf / r->sigma_next);
-        }
-        rc = CLI_OK;
-    }
-    cr_model_destroy(m);
-    return rc;
 }

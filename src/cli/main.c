@@ -1,148 +1,52 @@
-/* convrec: the command-line tool. Dispatches to one function per
- * subcommand and holds the helpers they share. */
+/* convrec: the command-line tool. Picks the subcommand (one file each,
+ * cmd_NAME.c) and sets up the process: BLAS single-threaded. */
 #include "cli.h"
 
-#include <errno.h>
-#include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+
+#ifdef HAVE_OPENBLAS_SET_NUM_THREADS
+#include <cblas.h>
+/* Exported by OpenBLAS (its fork handler uses it) but in no header. Weak, so
+ * that a BLAS without it still links and the call is skipped. */
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+#endif
 
 static const char usage_text[] =
-    "usage: convrec COMMAND [ARGS]\n"
+    "Usage: convrec COMMAND [ARGS]\n"
+    "  or:  convrec COMMAND --help\n"
+    "  or:  convrec --version | --help\n"
     "\n"
-    "  fit KERNELS.npy -o MODEL.safetensors [--order N | --tol EPS]\n"
-    "      [--horizon window|infinite] [--method auto|bt|hna|pencil]\n"
-    "      [--margin M] [--max-order N] [--threads T] [--quiet]   (default --tol 1e-3)\n"
-    "                                 fit a stable modal model to each kernel\n"
+    "Long convolution kernels to small stable recurrences: fit state-space\n"
+    "(modal) models to kernel banks, run them, check them, export them.\n"
+    "Every command answers -h and --help with all of its options.\n"
+    "\n"
+    "Commands:\n"
+    "  fit KERNELS.npy -o MODEL.safetensors [--order N | --tol EPS] [options]\n"
+    "                        fit a stable modal model to each kernel (default\n"
+    "                        --tol 1e-3); options --horizon window|infinite,\n"
+    "                        --method auto|bt|hna|pencil, --margin M,\n"
+    "                        --max-order N, --threads T, --quiet\n"
     "  kernel MODEL --length L -o OUT.npy\n"
-    "                                 (C, L) float64 impulse responses of a model\n"
-    "  filter MODEL IN.npy -o OUT.npy [--allow-unstable] [--threads T]\n"
-    "                                 run the recurrence over (C, T) or (B, C, T)\n"
+    "                        (C, L) float64 impulse responses of a model\n"
+    "  filter MODEL IN.npy -o OUT.npy [--allow-unstable]\n"
+    "                        run the recurrence over (T,), (C, T) or (B, C, T)\n"
     "  conv KERNELS.npy IN.npy -o OUT.npy [--threads T]\n"
-    "                                 reference FFT convolution, same shapes\n"
+    "                        reference FFT convolution, same shapes\n"
     "  hsv KERNELS.npy [-n K] [--horizon window|infinite] [-o OUT.npy] [--json]\n"
-    "                                 Hankel singular values per channel\n"
-    "  info MODEL [--json]            orders, poles, errors, bounds, stability\n"
-    "  export MODEL --format c|sos|json [--name NAME] [--precision float|double]\n"
-    "      [-o PATH]                  export for embedded targets\n"
-    "  verify MODEL KERNELS.npy [--steps T] [--precision float|double]\n"
-    "                                 stream through the recurrence and compare\n"
-    "                                 with FFT convolution by the kernels\n"
+    "                        Hankel singular values per channel\n"
+    "  info MODEL [--json]\n"
+    "                        orders, poles, errors, bounds, stability\n"
+    "  export MODEL --format c|sos|json [--name NAME] [-o PATH] [options]\n"
+    "                        export for embedded targets (options: --precision\n"
+    "                        float|double, --numeric float|q31|q15, --max-error E)\n"
+    "  verify MODEL KERNELS.npy [--steps T] [--precision float|double] [options]\n"
+    "                        stream through the recurrence and compare with FFT\n"
+    "                        convolution by the kernels (options: --seed S,\n"
+    "                        --threads T, --json)\n"
     "\n"
-    "  convrec --version | --help\n";
-
-int cli_error(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "convrec %s: ", cmd);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    return CLI_FAIL;
-}
-
-int cli_usage(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "convrec %s: ", cmd);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n(see convrec --help)\n");
-    return CLI_USAGE;
-}
-
-int cli_status(const char *cmd, cr_status st, const char *what)
-{
-    const char *d = cr_error_detail();
-    if (d != NULL && d[0] != '\0')
-        return cli_error(cmd, "%s: %s (%s)", what, d, cr_strerror(st));
-    return cli_error(cmd, "%s: %s", what, cr_strerror(st));
-}
-
-int cli_parse_size(const char *s, size_t *out)
-{
-    if (s == NULL || *s == '\0' || *s == '-' || *s == '+') return -1;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v > SIZE_MAX) return -1;
-    *out = (size_t)v;
-    return 0;
-}
-
-int cli_parse_double(const char *s, double *out)
-{
-    if (s == NULL || *s == '\0') return -1;
-    errno = 0;
-    char *end;
-    double v = strtod(s, &end);
-    if (errno != 0 || *end != '\0' || !isfinite(v)) return -1;
-    *out = v;
-    return 0;
-}
-
-int cli_parse_int(const char *s, int *out)
-{
-    if (s == NULL || *s == '\0') return -1;
-    errno = 0;
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < -1000000 || v > 1000000) return -1;
-    *out = (int)v;
-    return 0;
-}
-
-int cli_to_f64(cr_array *a)
-{
-    if (a->dtype == CR_FLOAT64) return 0;
-    size_t n = cr_array_count(a);
-    double *d = malloc(n * sizeof *d);
-    if (d == NULL) return -1;
-    const float *f = a->data;
-    for (size_t i = 0; i < n; i++) d[i] = f[i];
-    free(a->data);
-    a->data = d;
-    a->dtype = CR_FLOAT64;
-    return 0;
-}
-
-int cli_to_f32(cr_array *a)
-{
-    if (a->dtype == CR_FLOAT32) return 0;
-    size_t n = cr_array_count(a);
-    float *f = malloc(n * sizeof *f);
-    if (f == NULL) return -1;
-    const double *d = a->data;
-    for (size_t i = 0; i < n; i++) f[i] = (float)d[i];
-    free(a->data);
-    a->data = f;
-    a->dtype = CR_FLOAT32;
-    return 0;
-}
-
-int cli_load_kernels(const char *cmd, const char *path, double **h, size_t *C, size_t *L)
-{
-    cr_array a;
-    cr_status st = cr_npy_read(path, &a);
-    if (st != CR_OK) return cli_status(cmd, st, "reading kernels");
-    if (a.ndim > 2) {
-        cr_array_free(&a);
-        return cli_error(cmd, "%s: kernels must have shape (L,) or (C, L), got %d dimensions", path, a.ndim);
-    }
-    if (cli_to_f64(&a) != 0) {
-        cr_array_free(&a);
-        return cli_error(cmd, "%s: out of memory", path);
-    }
-    *C = a.ndim == 1 ? 1 : a.shape[0];
-    *L = a.ndim == 1 ? a.shape[0] : a.shape[1];
-    *h = a.data;
-    return CLI_OK;
-}
+    "Exit status: 0 success, 1 bad input or numerical failure, 2 usage error.\n"
+    "No output file is ever half-written, and no command writes over one of\n"
+    "its inputs. --threads takes 1 to 1024; at most 4 threads per core are used.\n";
 
 static const struct {
     const char *name;
@@ -153,22 +57,29 @@ static const struct {
     {"export", cmd_export}, {"verify", cmd_verify},
 };
 
-/* OpenBLAS (pthread build) starts a thread pool when it is loaded, and
- * those threads spin on sched_yield for a while, stealing the cores from
- * the OpenMP threads that do convrec's work (measured: ~6000 yields and
- * ~20 ms in a 70 ms `convrec conv`). convrec calls LAPACK only inside its
- * own per-channel OpenMP loops, single-threaded, so the pool is useless
- * here: run the command with OPENBLAS_NUM_THREADS=1 unless the user chose. */
-static void single_threaded_blas(char **argv)
+/* libconvrec calls LAPACK only inside its own per-channel OpenMP loops and
+ * wants it single-threaded there (convrec.h, "Threading"); setting that is
+ * the caller's job, and this process is the caller. A pthreads OpenBLAS
+ * also starts an idle pool at load time whose threads spin on sched_yield
+ * for about 0.1 s, stealing cores from the OpenMP threads doing the work:
+ * setting one thread does not stop them, shutting the pool down does (it is
+ * only restarted for a multi-threaded BLAS call, which no longer happens).
+ * Measured on 2 cores (docs/RESULTS.md): `convrec conv` 256 x 8192 system
+ * time 39 -> 12 ms; `convrec fit` of 16 kernels x 2048 without a single-
+ * threaded BLAS 480 ms, with it 90 ms. An OpenMP OpenBLAS needs nothing:
+ * it runs single-threaded inside OpenMP regions and has no pool. */
+static void single_threaded_blas(void)
 {
-    if (getenv("OPENBLAS_NUM_THREADS") != NULL || getenv("CONVREC_NO_REEXEC") != NULL) return;
-    if (setenv("OPENBLAS_NUM_THREADS", "1", 1) != 0) return;
-    execv("/proc/self/exe", argv); /* only returns on failure: carry on as we are */
+#ifdef HAVE_OPENBLAS_SET_NUM_THREADS
+    if (openblas_get_parallel() != 1) return; /* 0: sequential, 2: OpenMP */
+    openblas_set_num_threads(1);
+    if (blas_thread_shutdown_ != NULL) blas_thread_shutdown_();
+#endif
 }
 
 int main(int argc, char **argv)
 {
-    single_threaded_blas(argv);
+    single_threaded_blas();
     if (argc < 2) {
         fputs(usage_text, stderr);
         return CLI_USAGE;

@@ -313,7 +313,7 @@ static int fit_threads(int nthreads, size_t C)
 {
 #ifdef _OPENMP
     int n = nthreads > 0 ? nthreads : omp_get_max_threads();
-    int cap = 4 * omp_get_num_procs();
+    int cap = CR_THREADS_PER_PROC * omp_get_num_procs();
     if (n > cap) n = cap;
     if ((size_t)n > C) n = (int)C;
     return n > 0 ? n : 1;

@@ -102,7 +102,7 @@ cr_status cr__hna_glover(const double *h, size_t L, size_t N, double rho_max, cr
     /* Vectors need only span a good subspace (the projected system is
      * rebalanced exactly), so the convergence test is loose. */
     size_t need = N + 1 < K ? N + 1 : K;
-    const cr__hsvd_req req = { K, need, 1, 1e-12, 1e-3, CR__HSVD_AUTO };
+    const cr__hsvd_req req = { K, need, 1, 1e-12, 1e-3, CR__HSVD_AUTO, 0.0 };
     cr_status st = cr__hankel_svd(h, L, CR_HORIZON_INFINITE, &req, &s);
     if (st != CR_OK) return st;
     if (s.k < K) K = s.k;

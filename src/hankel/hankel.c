@@ -257,9 +257,6 @@ static double hk_gauss(uint64_t *seed)
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
-/* w -= Q c with c = Q^T w (j columns of Q), repeated once when the norm
- * drops below 1/sqrt(2) of its value (DGKS). Adds the coefficients to c
- * (which must be zeroed or hold earlier coefficients). Returns ||w||. */
 /* 2-norm as sqrt(dot): OpenBLAS's scaled dnrm2 is several times slower
  * and took a visible share of the Lanczos time; the scaled routine is
  * only needed near over/underflow. */
@@ -269,13 +266,32 @@ static double hk_nrm2(size_t n, const double *x)
     return s > 1e-280 && s < 1e280 ? sqrt(s) : cblas_dnrm2((int)n, x, 1);
 }
 
-static double hk_cgs(const double *Q, size_t n, size_t j, double *w, double *c, double *tmp)
+/* w -= Q c with c = Q^T w (j columns of Q): first against the columns
+ * lo..j-1 alone (the Lanczos recurrence: w = A q has its large components
+ * there), then against all j, repeated while a pass still shrinks the
+ * norm below 1/sqrt(2) of its value (DGKS). After the local pass a full
+ * one removes only rounding-level components, so one full pass is
+ * usually enough: half the memory traffic of two full passes. Adds the
+ * coefficients to c (zeroed, or holding earlier coefficients). Returns
+ * ||w||. */
+static void hk_cgs_pass(const double *Q, size_t n, size_t lo, size_t j, double *w, double *c,
+                        double *tmp)
 {
+    size_t nc = j - lo;
+    const double *Ql = Q + lo * n;
+    cblas_dgemv(CblasColMajor, CblasTrans, (int)n, (int)nc, 1.0, Ql, (int)n, w, 1, 0.0, tmp, 1);
+    cblas_dgemv(CblasColMajor, CblasNoTrans, (int)n, (int)nc, -1.0, Ql, (int)n, tmp, 1, 1.0, w, 1);
+    for (size_t i = 0; i < nc; i++) c[lo + i] += tmp[i];
+}
+
+static double hk_cgs(const double *Q, size_t n, size_t j, size_t lo, double *w, double *c,
+                     double *tmp)
+{
+    if (j == 0) return hk_nrm2(n, w);
+    if (lo > 0 && lo < j) hk_cgs_pass(Q, n, lo, j, w, c, tmp);
     double nrm = hk_nrm2(n, w);
-    for (int pass = 0; pass < 3 && j > 0; pass++) {
-        cblas_dgemv(CblasColMajor, CblasTrans, (int)n, (int)j, 1.0, Q, (int)n, w, 1, 0.0, tmp, 1);
-        cblas_dgemv(CblasColMajor, CblasNoTrans, (int)n, (int)j, -1.0, Q, (int)n, tmp, 1, 1.0, w, 1);
-        for (size_t i = 0; i < j; i++) c[i] += tmp[i];
+    for (int pass = 0; pass < 3; pass++) {
+        hk_cgs_pass(Q, n, 0, j, w, c, tmp);
         double prev = nrm;
         nrm = hk_nrm2(n, w);
         if (nrm > 0.7071 * prev) break;
@@ -340,7 +356,7 @@ static int hk_lz_done(const double *S, const double *theta, const hk_pair *ord, 
 }
 
 static cr_status hk_lanczos(const hk_op *op, size_t k, size_t need, int vectors, double rtol,
-                            double ttol, cr__hsvd *out)
+                            double ttol, double vrel, cr__hsvd *out)
 {
     /* Rectangular H (m != n): the same on the symmetric augmented matrix
      * [0 H; H^T 0] (eigenvalues +-sigma), started from [u; 0]: that is
@@ -392,7 +408,9 @@ static cr_status hk_lanczos(const hk_op *op, size_t k, size_t need, int vectors,
             double hn = hk_nrm2(n, w);
             if (hn > anorm) anorm = hn;
             memset(c, 0, (j + 1) * sizeof *c);
-            beta = hk_cgs(Q, n, j + 1, w, c, tmp);
+            /* the recurrence couples q_j to q_{j-1}, and after a restart to
+             * every kept Ritz vector */
+            beta = hk_cgs(Q, n, j + 1, j > p ? j - 1 : 0, w, c, tmp);
             j++;
             if (j == n) { dropped = fmax(dropped, beta); beta = 0; break; }
             if (beta <= 1e-13 * anorm) {
@@ -401,7 +419,7 @@ static cr_status hk_lanczos(const hk_op *op, size_t k, size_t need, int vectors,
                 dropped = fmax(dropped, beta);
                 for (size_t i = 0; i < n; i++) w[i] = hk_gauss(&seed);
                 memset(tmp + J + 1, 0, (J + 1) * sizeof *tmp);
-                double tn = hk_cgs(Q, n, j, w, tmp + J + 1, tmp);   /* coefficients discarded */
+                double tn = hk_cgs(Q, n, j, 0, w, tmp + J + 1, tmp); /* coefficients discarded */
                 if (!(tn > 0)) { beta = 0; break; }
                 cblas_dscal((int)n, 1.0 / tn, w, 1);
                 beta = 0;
@@ -411,7 +429,8 @@ static cr_status hk_lanczos(const hk_op *op, size_t k, size_t need, int vectors,
             if (j >= (aug ? 2 : 1) * b + 4 && ((j - p) % 4 == 0 || j == J)) {
                 if ((st = hk_pair_solve(T, ldt, j, S, theta, ord, aug)) != CR_OK) goto done;
                 thr = fmax(rtol * fabs(ord[0].a), ttol * fabs(ord[need - 1].a));
-                if (hk_lz_done(S, theta, ord, j, need, beta, dropped, thr, rtol * fabs(ord[0].a)) ||
+                if (hk_lz_done(S, theta, ord, j, need, beta, dropped, thr,
+                               fmax(rtol * fabs(ord[0].a), vrel * fabs(ord[need - 1].a))) ||
                     total >= maxmv) {
                     finished = 1;
                     break;
@@ -596,7 +615,9 @@ cr_status cr__hankel_svd(const double *h, size_t L, cr_horizon which, const cr__
                             "than 4 GiB of work space; ask for fewer", k, m, n);
         hk_op op = { m, n, h, L, NULL, NULL };
         st = cr_hankel_op_create(&op.fft, h, L, m, n);
-        if (st == CR_OK) st = hk_lanczos(&op, k, need, vectors, rtol, ttol > 0 ? ttol : 0.0, out);
+        if (st == CR_OK)
+            st = hk_lanczos(&op, k, need, vectors, rtol, ttol > 0 ? ttol : 0.0,
+                            req->vrel > 0 ? req->vrel : 0.0, out);
         cr_hankel_op_destroy(op.fft);
         if (st == CR_OK && which == CR_HORIZON_INFINITE && out->r <= HK_EXACT_MAX)
             st = hk_exact_values(h, L, m, n, out);
@@ -618,7 +639,7 @@ CR_API cr_status cr_hsv(const double *h, size_t L, cr_horizon horizon,
         if (!isfinite(h[i]))
             return cr__fail(CR_ENONFINITE, "cr_hsv: kernel value h[%zu] is not finite", i);
     cr__hsvd s;
-    const cr__hsvd_req req = { k, k, 0, 1e-13, 0.0, CR__HSVD_AUTO };
+    const cr__hsvd_req req = { k, k, 0, 1e-13, 0.0, CR__HSVD_AUTO, 0.0 };
     cr_status st = cr__hankel_svd(h, L, horizon, &req, &s);
     if (st != CR_OK) return st;
     size_t kk = k < s.r ? k : s.r;

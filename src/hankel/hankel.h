@@ -34,15 +34,18 @@ typedef enum cr__hsvd_how {
 } cr__hsvd_how;
 
 /* What to compute. k: triplets wanted (clipped to r); need <= k: how many
- * must converge (0 means k); vectors: 0 = values only. A value counts as
+ * must converge (0 means k); vectors: 0 = values only. A triplet counts as
  * converged when its residual is <= max(rtol * sigma_1, ttol * sigma_need)
  * (ttol = 0: rtol alone; fits use ttol > 0, since their vectors need only
- * be accurate relative to the truncation level); rtol <= 0 selects 1e-12. */
+ * be accurate relative to the truncation level) and its value is accurate
+ * to max(rtol * sigma_1, vrel * sigma_need) (the residual^2 / gap bound);
+ * rtol <= 0 selects 1e-12. Values are never overstated (Ritz values). */
 typedef struct cr__hsvd_req {
     size_t k, need;
     int vectors;
     double rtol, ttol;
     cr__hsvd_how how;
+    double vrel;
 } cr__hsvd_req;
 
 /* Decompose the horizon's Hankel matrix of h (length L >= 1) into *out

@@ -28,6 +28,29 @@ size_t cr_array_count(const cr_array *a)
     return n;
 }
 
+cr_status cr_array_alloc(cr_array *a, cr_dtype dtype, int ndim, const size_t shape[3])
+{
+    if (a == NULL) return cr__fail(CR_EINVAL, "cr_array_alloc: a is NULL");
+    memset(a, 0, sizeof *a);
+    if (shape == NULL) return cr__fail(CR_EINVAL, "cr_array_alloc: shape is NULL");
+    if (dtype != CR_FLOAT32 && dtype != CR_FLOAT64)
+        return cr__fail(CR_EINVAL, "cr_array_alloc: dtype must be CR_FLOAT32 or CR_FLOAT64");
+    if (ndim < 1 || ndim > 3) return cr__fail(CR_EINVAL, "cr_array_alloc: ndim %d is not 1..3", ndim);
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] == 0) return cr__fail(CR_ESHAPE, "cr_array_alloc: dimension %d has length 0", i);
+        if (!cr__mul_ok(n, shape[i], &n) || n > CR_MAX_ELEMS)
+            return cr__fail(CR_EOVERFLOW, "cr_array_alloc: shape is absurdly large");
+    }
+    void *p = cr__alloc_big(n * (size_t)dtype);
+    if (p == NULL) return cr__fail(CR_ENOMEM, "cr_array_alloc: out of memory for %zu bytes", n * (size_t)dtype);
+    a->dtype = dtype;
+    a->ndim = ndim;
+    for (int i = 0; i < 3; i++) a->shape[i] = i < ndim ? shape[i] : 1;
+    a->data = p;
+    return CR_OK;
+}
+
 void cr_array_free(cr_array *a)
 {
     if (a == NULL) return;

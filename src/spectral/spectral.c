@@ -244,12 +244,22 @@ static int ranges_overlap(const void *a, size_t abytes, const void *b, size_t bb
     return a0 < b0 + bbytes && b0 < a0 + abytes;
 }
 
-static int resolve_threads(int nthreads)
+/* The domain of every nthreads argument (convrec.h, "Threading"): <= 0 is
+ * the OpenMP default; any count is then clipped to CR_THREADS_PER_PROC per
+ * processor and to the number of work items. libgomp crashes when asked for
+ * 10^5 threads (each needs a stack), and threads beyond the cores or the
+ * work only add start-up and contention. */
+static int resolve_threads(int nthreads, size_t work)
 {
 #ifdef _OPENMP
-    return nthreads > 0 ? nthreads : omp_get_max_threads();
+    long n = nthreads > 0 ? nthreads : omp_get_max_threads();
+    long cap = (long)CR_THREADS_PER_PROC * omp_get_num_procs();
+    if (n > cap) n = cap;
+    if (work < (size_t)n) n = (long)work;
+    return n < 1 ? 1 : (int)n;
 #else
     (void)nthreads;
+    (void)work;
     return 1;
 #endif
 }
@@ -339,7 +349,7 @@ cr_status cr_freqresp(const double *h, size_t C, size_t L, size_t n, double *out
     for (size_t c = 0; c < C; c++)
         if (!all_finite(h + c * L, L)) return cr__fail(CR_ENONFINITE, "freqresp: NaN or Inf in kernel %zu", c);
 
-    int nt = resolve_threads(0);
+    int nt = resolve_threads(0, C);
     int failed = 0;
 #pragma omp parallel num_threads(nt) if (C > 1)
     {

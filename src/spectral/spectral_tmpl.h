@@ -133,7 +133,9 @@ cr_status NAME(cr_conv)(const R *h, size_t C, size_t L, const R *u, size_t B, si
                 return cr__fail(CR_ENONFINITE, "conv: NaN or Inf in kernel %zu", c);
 
     size_t nc = N / 2 + 1, nseg = (T + S - 1) / S;
-    int nt = resolve_threads(nthreads);
+    /* at most one work item per (stream, channel, segment) */
+    size_t BC = B * C, items = nseg > SIZE_MAX / BC ? SIZE_MAX : BC * nseg;
+    int nt = resolve_threads(nthreads, items);
     /* With fewer channels than threads, spectra of the whole bank are made
      * first, and the (stream, channel, segment-chunk) items are shared out. */
     int bank_mode = (size_t)nt > C && nt > 1 && (B > 1 || nseg > 1);
@@ -183,9 +185,9 @@ cr_status NAME(cr_conv)(const R *h, size_t C, size_t L, const R *u, size_t B, si
             for (size_t c = 0; c < C; c++)
                 if (ok) bad += NAME(kernel_spectrum)(fwd, h + c * L, Le, N, buf, bank + c * ncs);
             /* implicit barrier: the bank is complete below */
-            size_t items = B * C * nchunk;
+            size_t nitems = B * C * nchunk;
 #pragma omp for schedule(dynamic, 1)
-            for (size_t it = 0; it < items; it++) {
+            for (size_t it = 0; it < nitems; it++) {
                 if (!ok) continue;
                 size_t pair = it / nchunk, ch = it % nchunk, c = pair % C;
                 size_t s0 = nseg * ch / nchunk, s1 = nseg * (ch + 1) / nchunk;

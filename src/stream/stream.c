@@ -203,6 +203,22 @@ static int prefill_use_fft(const cr__rec_plan *p, size_t T)
     return 0;
 }
 
+/* Threads for `jobs` independent units: the OpenMP default clipped to
+ * CR_THREADS_PER_PROC per processor and to the jobs (convrec.h, "Thread
+ * counts"), so that OMP_NUM_THREADS=100000 cannot make libgomp fail. */
+static int stream_threads(size_t jobs)
+{
+#ifdef _OPENMP
+    long n = omp_get_max_threads(), cap = (long)CR_THREADS_PER_PROC * omp_get_num_procs();
+    if (n > cap) n = cap;
+    if (jobs < (size_t)n) n = (long)jobs;
+    return n < 1 ? 1 : (int)n;
+#else
+    (void)jobs;
+    return 1;
+#endif
+}
+
 #define CR__TYPE double
 #define CR__SFX d
 #define CR__IS_FLOAT 0

@@ -485,7 +485,8 @@ static cr_status LOC(run)(const char *fn, ST *s, const R *u, size_t T, R *y)
         return CR_OK;
     }
     long long nj = (long long)jobs;
-#pragma omp parallel for schedule(static)
+    int nt = stream_threads(jobs);
+#pragma omp parallel for schedule(static) num_threads(nt)
     for (long long jb = 0; jb < nj; jb++) {
         size_t b = (size_t)jb / units, blk = (size_t)jb % units;
         LOC(run_unit)(s, b, blk, u + b * CT, y ? y + b * CT : NULL, T, T);

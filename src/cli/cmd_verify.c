@@ -1,82 +1,27 @@
-/* convrec filter / verify: run a model's recurrence, and check it against
- * FFT convolution with the kernels it replaces. */
+/* convrec verify: stream through a model's recurrence and compare with FFT
+ * convolution by the kernels it replaces. */
 #include "args.h"
 
 #include <math.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int parse_threads(const char *cmd, const char *s)
-{
-    int n = 0;
-    if (s && (cli_parse_int(s, &n) || n < 1)) return cli_usage(cmd, "--threads must be >= 1"), -1;
-    return n;
-}
-
-int cmd_filter(int argc, char **argv)
-{
-    const char *out = NULL;
-    int unstable = 0;
-    args a = {.cmd = "filter"};
-    const args_opt opts[] = {{"-o", &out, NULL}, {"--allow-unstable", NULL, &unstable}, {NULL, NULL, NULL}};
-    int rc = args_scan(&a, argc, argv, opts);
-    if (rc != CLI_OK) return rc;
-    if (a.npos != 2 || out == NULL) return cli_usage(a.cmd, "usage: convrec filter MODEL IN.npy -o OUT.npy");
-    cr_model *m;
-    cr_status st = cr_model_load(&m, a.pos[0]);
-    if (st != CR_OK) return cli_status(a.cmd, st, "loading the model");
-    cr_array u;
-    st = cr_npy_read(a.pos[1], &u);
-    if (st != CR_OK) {
-        cr_model_destroy(m);
-        return cli_status(a.cmd, st, "reading the input");
-    }
-    cr_model_view v;
-    cr_model_get_view(m, &v);
-    size_t B = 1, C, T;
-    if (u.ndim == 1) { C = 1; T = u.shape[0]; }
-    else if (u.ndim == 2) { C = u.shape[0]; T = u.shape[1]; }
-    else { B = u.shape[0]; C = u.shape[1]; T = u.shape[2]; }
-    rc = CLI_FAIL;
-    cr_array y = u;
-    y.data = NULL;
-    if (C != v.C) {
-        cli_error(a.cmd, "%s has %zu channels but the model has %zu", a.pos[1], C, v.C);
-        goto done;
-    }
-    y.data = malloc(cr_array_count(&u) * (size_t)u.dtype);
-    if (y.data == NULL) {
-        cli_error(a.cmd, "out of memory");
-        goto done;
-    }
-    unsigned flags = unstable ? CR_STREAM_ALLOW_UNSTABLE : 0;
-    if (u.dtype == CR_FLOAT64) {
-        cr_stream_d *s;
-        st = cr_stream_d_create(&s, m, B, flags);
-        if (st == CR_OK) st = cr_stream_d_block(s, u.data, T, y.data);
-        cr_stream_d_destroy(s);
-    } else {
-        cr_stream_f *s;
-        st = cr_stream_f_create(&s, m, B, flags);
-        if (st == CR_OK) st = cr_stream_f_block(s, u.data, T, y.data);
-        cr_stream_f_destroy(s);
-    }
-    if (st != CR_OK) {
-        cli_status(a.cmd, st, "running the recurrence");
-        goto done;
-    }
-    st = cr_npy_write(out, &y);
-    rc = st == CR_OK ? CLI_OK : cli_status(a.cmd, st, "writing the output");
-done:
-    free(y.data);
-    cr_array_free(&u);
-    cr_model_destroy(m);
-    return rc;
-}
-
-/* ---- verify ---- */
+static const char help[] =
+    "usage: convrec verify MODEL.safetensors KERNELS.npy [options]\n"
+    "\n"
+    "Run a random signal and an impulse through the model's recurrence and\n"
+    "through FFT convolution with the kernels (C, L), chunk by chunk, and print\n"
+    "the relative l2 difference of the outputs per channel and over all.\n"
+    "\n"
+    "  --steps T              samples per run, 1 to 1000000000 (default 1000000)\n"
+    "  --precision float|double\n"
+    "                         the recurrence's precision (default double)\n"
+    "  --seed S               seed of the random signal (default 1)\n"
+    "  --threads T            threads of the convolution, 1 to 1024 (default:\n"
+    "                         OMP_NUM_THREADS, else one per core)\n"
+    "  --json                 print the figures as JSON\n"
+    "  -h, --help             show this help\n";
 
 static double gauss(uint64_t *s)
 {
@@ -101,7 +46,7 @@ typedef struct verify_acc {
  * through FFT convolution with h, chunk by chunk so memory stays bounded,
  * and accumulate the squared differences per channel. */
 static cr_status verify_run(const cr_model *m, const double *h, size_t C, size_t L, size_t T, int impulse,
-                            int precision_float, uint64_t seed, verify_acc *acc)
+                            int precision_float, uint64_t seed, int nthreads, verify_acc *acc)
 {
     size_t Tc = ((size_t)1 << 22) / C;
     if (Tc < 256) Tc = 256;
@@ -125,7 +70,7 @@ static cr_status verify_run(const cr_model *m, const double *h, size_t C, size_t
         }
         /* the convolution of the window [t0 - L + 1, t0 + n) gives exact outputs for t0..t0+n-1 */
         for (size_t c = 0; c < C && n < Tc; c++) memset(u + c * W + H + n, 0, (Tc - n) * sizeof *u);
-        st = cr_conv_d(h, C, L, u, 1, W, yc, 0);
+        st = cr_conv_d(h, C, L, u, 1, W, yc, nthreads);
         if (st != CR_OK) break;
         /* the recurrence consumes the same n samples, channel-major (C, n) */
         if (precision_float) {
@@ -158,21 +103,22 @@ int cmd_verify(int argc, char **argv)
 {
     const char *steps = NULL, *prec = NULL, *seed_s = NULL, *threads = NULL;
     int json = 0;
-    args a = {.cmd = "verify"};
+    args a = {.cmd = "verify", .help = help};
     const args_opt opts[] = {{"--steps", &steps, NULL}, {"--precision", &prec, NULL}, {"--seed", &seed_s, NULL},
                              {"--json", NULL, &json},   {"--threads", &threads, NULL}, {NULL, NULL, NULL}};
     int rc = args_scan(&a, argc, argv, opts);
-    if (rc != CLI_OK) return rc;
+    if (rc != ARGS_GO) return rc;
     if (a.npos != 2)
         return cli_usage(a.cmd, "usage: convrec verify MODEL KERNELS.npy [--steps T] [--precision float|double]");
     size_t T = 1000000, seed = 1;
-    if (steps && (cli_parse_size(steps, &T) || T == 0 || T > ((size_t)1 << 40)))
-        return cli_usage(a.cmd, "--steps must be a positive integer");
+    if (steps && (cli_parse_size(steps, &T) || T == 0 || T > CLI_MAX_STEPS))
+        return cli_usage(a.cmd, "--steps must be an integer from 1 to %u, not '%s'", CLI_MAX_STEPS, steps);
     if (seed_s && cli_parse_size(seed_s, &seed)) return cli_usage(a.cmd, "--seed must be a non-negative integer");
     int pf = 0;
     if (prec && strcmp(prec, "float") == 0) pf = 1;
     else if (prec && strcmp(prec, "double") != 0) return cli_usage(a.cmd, "--precision must be float or double");
-    if (parse_threads(a.cmd, threads) < 0) return CLI_USAGE;
+    int nth;
+    if ((rc = cli_parse_threads(a.cmd, threads, &nth)) != CLI_OK) return rc;
     cr_model *m;
     cr_status st = cr_model_load(&m, a.pos[0]);
     if (st != CR_OK) return cli_status(a.cmd, st, "loading the model");
@@ -193,8 +139,8 @@ int cmd_verify(int argc, char **argv)
         rc = cli_error(a.cmd, "out of memory");
         goto done;
     }
-    st = verify_run(m, h, C, L, T, 0, pf, (uint64_t)seed, acc);
-    if (st == CR_OK) st = verify_run(m, h, C, L, T < L ? L : T, 1, pf, 0, acc + C);
+    st = verify_run(m, h, C, L, T, 0, pf, (uint64_t)seed, nth, acc);
+    if (st == CR_OK) st = verify_run(m, h, C, L, T < L ? L : T, 1, pf, 0, nth, acc + C);
     if (st != CR_OK) {
         rc = cli_status(a.cmd, st, "verification");
         goto done;

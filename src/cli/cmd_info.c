@@ -1,0 +1,201 @@
+/* convrec info: what a model file holds (orders, poles, errors, Hankel
+ * bounds, stability), and the summary that fit prints too. */
+#include "args.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char help[] =
+    "usage: convrec info MODEL.safetensors [--json]\n"
+    "\n"
+    "Describe a model: per channel its order, largest |pole|, errors over the\n"
+    "window and the infinite horizon, H-infinity error, sigma_N+1 and the\n"
+    "balanced-truncation bound. Unstable models are shown too (and marked).\n"
+    "\n"
+    "  --json                 everything, poles and residues included, as JSON\n"
+    "  -h, --help             show this help\n";
+
+const char *cli_method_name(cr_method m)
+{
+    switch (m) {
+    case CR_METHOD_AUTO: return "auto";
+    case CR_METHOD_BT: return "bt";
+    case CR_METHOD_HNA: return "hna";
+    case CR_METHOD_PENCIL: return "pencil";
+    case CR_METHOD_NONE: return "none";
+    }
+    return "?";
+}
+
+const char *cli_horizon_name(cr_horizon h)
+{
+    return h == CR_HORIZON_INFINITE ? "infinite" : "window";
+}
+
+int cli_parse_horizon(const char *cmd, const char *s, cr_horizon *h)
+{
+    if (s == NULL) return CLI_OK;
+    if (strcmp(s, "window") == 0) *h = CR_HORIZON_WINDOW;
+    else if (strcmp(s, "infinite") == 0) *h = CR_HORIZON_INFINITE;
+    else return cli_usage(cmd, "--horizon must be 'window' or 'infinite', not '%s'", s);
+    return CLI_OK;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* median and max of the finite values of n numbers; returns the count */
+static size_t med_max(const double *v, size_t n, size_t stride, double *med, double *mx)
+{
+    double *t = malloc((n ? n : 1) * sizeof *t);
+    size_t k = 0;
+    if (t == NULL) return 0;
+    for (size_t i = 0; i < n; i++) {
+        double x = v[i * stride];
+        if (isfinite(x)) t[k++] = x;
+    }
+    if (k) {
+        qsort(t, k, sizeof *t, cmp_double);
+        *med = k % 2 ? t[k / 2] : 0.5 * (t[k / 2 - 1] + t[k / 2]);
+        *mx = t[k - 1];
+    } else {
+        *med = *mx = NAN;
+    }
+    free(t);
+    return k;
+}
+
+void cli_print_summary(FILE *f, const cr_model *m)
+{
+    cr_model_view v;
+    if (cr_model_get_view(m, &v) != CR_OK) return;
+    size_t C = v.C;
+    double *col = malloc(C * 4 * sizeof *col);
+    if (col == NULL) return;
+    size_t omin = SIZE_MAX, omax = 0;
+    double rad = 0;
+    for (size_t c = 0; c < C; c++) {
+        const cr_fit_record *r = &v.record[c];
+        size_t o = cr_model_order(m, c);
+        if (o < omin) omin = o;
+        if (o > omax) omax = o;
+        double sr = cr_model_spectral_radius(m, c);
+        if (sr > rad) rad = sr;
+        col[c] = r->err_window;
+        col[C + c] = r->err_infinite;
+        col[2 * C + c] = r->err_hinf / r->sigma_next;
+        col[3 * C + c] = r->err_hinf <= r->bt_bound * (1 + 1e-9) ? 1.0 : 0.0;
+    }
+    double med, mx;
+    fprintf(f, "channels %zu  method %s  horizon %s  order %zu..%zu  max |pole| %.9f%s\n", C,
+            cli_method_name(v.method), cli_horizon_name(v.horizon), omin, omax, rad,
+            rad < 1 ? "" : "  UNSTABLE");
+    if (med_max(col, C, 1, &med, &mx)) fprintf(f, "window l2 error    median %.3e  max %.3e\n", med, mx);
+    if (med_max(col + C, C, 1, &med, &mx)) fprintf(f, "infinite l2 error  median %.3e  max %.3e\n", med, mx);
+    if (med_max(col + 2 * C, C, 1, &med, &mx))
+        fprintf(f, "H-inf / sigma_N+1  median %.3f  max %.3f\n", med, mx);
+    size_t within = 0;
+    for (size_t c = 0; c < C; c++) within += col[3 * C + c] > 0;
+    fprintf(f, "H-inf within the balanced-truncation bound 2*sum(sigma_i>N): %zu of %zu channels\n", within, C);
+    free(col);
+}
+
+static cJSON *json_num(double x)
+{
+    return isfinite(x) ? cJSON_CreateNumber(x) : cJSON_CreateNull();
+}
+
+static int info_json(const cr_model *m, const char *path)
+{
+    cr_model_view v;
+    cr_model_get_view(m, &v);
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "file", path);
+    cJSON_AddStringToObject(root, "method", cli_method_name(v.method));
+    cJSON_AddStringToObject(root, "horizon", cli_horizon_name(v.horizon));
+    cJSON_AddNumberToObject(root, "channels", (double)v.C);
+    cJSON_AddNumberToObject(root, "max_modes", (double)v.M);
+    cJSON *chs = cJSON_AddArrayToObject(root, "channel");
+    int stable = 1;
+    for (size_t c = 0; c < v.C; c++) {
+        const cr_fit_record *r = &v.record[c];
+        cJSON *o = cJSON_CreateObject();
+        double rad = cr_model_spectral_radius(m, c);
+        if (!(rad < 1)) stable = 0;
+        cJSON_AddNumberToObject(o, "order", (double)cr_model_order(m, c));
+        cJSON_AddItemToObject(o, "d", json_num(v.d[c]));
+        cJSON_AddItemToObject(o, "spectral_radius", json_num(rad));
+        cJSON_AddItemToObject(o, "stability_margin", json_num(1 - rad));
+        cJSON_AddBoolToObject(o, "stable", rad < 1);
+        cJSON_AddNumberToObject(o, "length", (double)r->length);
+        cJSON_AddItemToObject(o, "err_window", json_num(r->err_window));
+        cJSON_AddItemToObject(o, "err_infinite", json_num(r->err_infinite));
+        cJSON_AddItemToObject(o, "err_hinf", json_num(r->err_hinf));
+        cJSON_AddItemToObject(o, "h_norm", json_num(r->h_norm));
+        cJSON_AddItemToObject(o, "sigma_next", json_num(r->sigma_next));
+        cJSON_AddItemToObject(o, "bt_bound", json_num(r->bt_bound));
+        cJSON_AddItemToObject(o, "hinf_over_sigma", json_num(r->err_hinf / r->sigma_next));
+        cJSON_AddBoolToObject(o, "within_bt_bound", r->err_hinf <= r->bt_bound * (1 + 1e-9));
+        cJSON *modes = cJSON_AddArrayToObject(o, "modes");
+        for (size_t j = 0; j < v.M; j++) {
+            size_t i = c * v.M + j;
+            if (v.kind[i] == CR_MODE_UNUSED) continue;
+            cJSON *md = cJSON_CreateObject();
+            cJSON_AddStringToObject(md, "kind", v.kind[i] == CR_MODE_PAIR ? "pair" : "real");
+            cJSON *p = cJSON_AddArrayToObject(md, "pole");
+            cJSON_AddItemToArray(p, json_num(v.pole_re[i]));
+            cJSON_AddItemToArray(p, json_num(v.pole_im[i]));
+            cJSON *q = cJSON_AddArrayToObject(md, "residue");
+            cJSON_AddItemToArray(q, json_num(v.res_re[i]));
+            cJSON_AddItemToArray(q, json_num(v.res_im[i]));
+            cJSON_AddItemToArray(modes, md);
+        }
+        cJSON_AddItemToArray(chs, o);
+    }
+    cJSON_AddBoolToObject(root, "stable", stable);
+    char *s = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (s == NULL) return cli_error("info", "out of memory");
+    puts(s);
+    free(s);
+    return CLI_OK;
+}
+
+int cmd_info(int argc, char **argv)
+{
+    int json = 0;
+    args a = {.cmd = "info", .help = help};
+    const args_opt opts[] = {{"--json", NULL, &json}, {NULL, NULL, NULL}};
+    int rc = args_scan(&a, argc, argv, opts);
+    if (rc != ARGS_GO) return rc;
+    if (a.npos != 1) return cli_usage(a.cmd, "usage: convrec info MODEL.safetensors [--json]");
+    cr_model *m;
+    /* an unstable model is shown (and marked), not refused: this is where one looks at it */
+    cr_status st = cr_model_load_ex(&m, a.pos[0], CR_LOAD_ALLOW_UNSTABLE);
+    if (st != CR_OK) return cli_status(a.cmd, st, "loading the model");
+    if (json) {
+        rc = info_json(m, a.pos[0]);
+    } else {
+        cr_model_view v;
+        cr_model_get_view(m, &v);
+        printf("%s\n", a.pos[0]);
+        cli_print_summary(stdout, m);
+        printf("%7s %5s %11s %10s %10s %10s %10s %10s %8s\n", "channel", "order", "max|pole|", "err_window",
+               "err_inf", "H-inf", "sigma_N+1", "bt_bound", "H/sigma");
+        for (size_t c = 0; c < v.C; c++) {
+            const cr_fit_record *r = &v.record[c];
+            printf("%7zu %5zu %11.8f %10.3e %10.3e %10.3e %10.3e %10.3e %8.3f\n", c, cr_model_order(m, c),
+                   cr_model_spectral_radius(m, c), r->err_window, r->err_infinite, r->err_hinf, r->sigma_next,
+                   r->bt_bound, r->err_hinf / r->sigma_next);
+        }
+        rc = CLI_OK;
+    }
+    cr_model_destroy(m);
+    return rc;
+}
