@@ -473,10 +473,13 @@ CR_API cr_status cr_model_band_errors(const cr_model *m, size_t c, const double 
 
 /* Trim a measured impulse response bank h (C, L): the leading silence
  * and the noise tail, where every channel stays below db (< 0) dB re the
- * bank's peak |h|. The kept range is [*first, *end): first = the first
- * sample where any channel reaches the threshold, end = one past the last
- * sample where the RMS envelope of any channel (over `window` samples
- * centred on it; window >= 1) still reaches it. An all-zero bank: CR_EINVAL. */
+ * bank's peak |h|. With the RMS envelope of a channel at sample k taken
+ * over the `window` samples [k - window/2, k - window/2 + window) (window
+ * >= 1; 1 ms is a good choice), the kept range is [*first, *end): first =
+ * the first sample where the envelope of any channel reaches the
+ * threshold (up to window/2 before the onset), end = one past the last
+ * one (at least one past the peak). A noise floor above the threshold is
+ * kept whole. An all-zero bank: CR_EINVAL. */
 CR_API cr_status cr_kernel_trim(const double *h, size_t C, size_t L, double db, size_t window,
                                 size_t *first, size_t *end);
 

@@ -215,19 +215,25 @@ cr_status cr_kernel_trim(const double *h, size_t C, size_t L, double db, size_t 
     long double *cs = malloc((L + 1) * sizeof *cs);
     if (!cs) return cr__fail(CR_ENOMEM, "cr_kernel_trim: out of memory (L = %zu)", L);
     const long double t2 = (long double)(thr / peak) * (thr / peak);
+    /* Both ends by the RMS envelope: single samples of a noise floor a
+     * little below the threshold cross it now and then (a 4 sigma sample
+     * is 12 dB above the rms), the envelope does not. The start is then
+     * up to half a window before the onset, which keeps the rise. */
     size_t f = L, e = kpeak + 1, hw = window / 2;
     for (size_t c = 0; c < C; c++) {
         const double *x = h + c * L;
-        for (size_t k = 0; k < f; k++)
-            if (fabs(x[k]) >= thr) {
-                f = k;
-                break;
-            }
         /* RMS envelope over [k - hw, k - hw + window) by prefix sums */
         cs[0] = 0;
         for (size_t k = 0; k < L; k++) {
             long double v = x[k] / peak;
             cs[k + 1] = cs[k] + v * v;
+        }
+        for (size_t k = 0; k < f; k++) {
+            size_t a = k > hw ? k - hw : 0, b = a + window < L ? a + window : L;
+            if ((cs[b] - cs[a]) >= t2 * (long double)(b - a)) {
+                f = k;
+                break;
+            }
         }
         for (size_t k = L; k-- > e;) {
             size_t a = k > hw ? k - hw : 0, b = a + window < L ? a + window : L;
