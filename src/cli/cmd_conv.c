@@ -8,7 +8,8 @@ static const char help[] =
     "(T,), (C, T) or (B, C, T) with its kernel of a bank (L,) or (C, L), by FFT.\n"
     "The output has the shape and dtype (float32 or float64) of the signal.\n"
     "Kernels and signal may also be audio files (WAV, FLAC, AIFF, ...; the\n"
-    "channels of a file are the kernels or the signal's channels); OUT ending\n"
+    "channels of a file are the kernels or the signal's channels; one kernel\n"
+    "filters every channel of an audio signal); OUT ending\n"
     "in .npy is written as .npy, anything else as audio at the signal's rate\n"
     "(or the kernels', or --rate).\n"
     "\n"
@@ -57,6 +58,10 @@ int cmd_conv(int argc, char **argv)
         cli_error(a.cmd, "%s: kernels must have shape (L,) or (C, L)", a.pos[0]);
         goto done;
     }
+    if (!cli_is_npy(a.pos[1]) && C == 1 && Cu > 1) { /* one kernel for every channel of an audio file */
+        B = Cu;
+        Cu = 1;
+    }
     if (Cu != C) {
         cli_error(a.cmd, "%s has %zu channels but %s has %zu kernels", a.pos[1], Cu, a.pos[0], C);
         goto done;
@@ -89,7 +94,7 @@ int cmd_conv(int argc, char **argv)
             cli_error(a.cmd, "%s: an audio output needs a sample rate: give --rate FS", out);
             goto done;
         }
-        if (B > 1) {
+        if (u.ndim == 3 && B > 1) {
             cli_error(a.cmd, "%s: a (B, C, T) signal of %zu streams cannot be one audio file", a.pos[1], B);
             goto done;
         }
