@@ -446,9 +446,9 @@ CR_API cr_status cr_model_errors(const cr_model *m, size_t c, const double *h,
  * 10^(x/10) Hz, edges f_x 10^(+-1/20), for every x with f_x from 20 Hz
  * (x = -17, f = 19.95 Hz) up to rate/2; the top band is cut at rate/2.
  * A band's level is the mean of |H(f)|^2 over the points f = j rate / n
- * (j = 0..n/2) of the band (lower edge included, upper excluded; the
- * top band includes rate/2), on n = the FFTW-friendly size >= max(8 L,
- * 4 rate) points, with H the DTFT of the kernel (zero beyond L) and Hhat
+ * (j = 0..n/2) of the band (lower edge included, upper excluded; a band
+ * cut at rate/2 includes rate/2), on n = the smallest even FFTW-friendly
+ * size >= max(8 L, 4 rate), with H the DTFT of the kernel (zero beyond L) and Hhat
  * the model's transfer function (its whole response, in closed form).
  * The band error is e_b = 10 log10(max(Phat_b, f) / max(P_b, f)) dB,
  * with the floor f = 1e-20 times the largest level of either. */

@@ -689,17 +689,19 @@ cr_status cr__fit_weighted(cr__fitctx *c, size_t N, cr__modal *out)
     /* 1. the unweighted fit of the same order */
     cr__method_fn base = c->base ? c->base : cr__fit_auto;
     if ((st = base(c, N, out)) != CR_OK) goto done;
-    if (out->n > 0) {
-        if ((st = wb_refine(c, out, &fb)) != CR_OK) goto done;
-    }
+    /* a start that cannot be evaluated (CR_ENOCONV) is left as it is: out
+     * then keeps the unweighted fit */
+    if (out->n > 0 && (st = wb_refine(c, out, &fb)) != CR_OK && st != CR_ENOCONV) goto done;
+    st = CR_OK;
     /* 2. the log-frequency grid */
     if (N >= 2) {
         grid_start(c->rate, N, c->rmax, &cand);
-        if ((st = wb_refine(c, &cand, &fc)) != CR_OK) goto done;
-        if (fc < fb || out->n == 0) {
+        if ((st = wb_refine(c, &cand, &fc)) != CR_OK && st != CR_ENOCONV) goto done;
+        if (st == CR_OK && (fc < fb || out->n == 0)) {
             cr__modal_swap(out, &cand);
             fb = fc;
         }
+        st = CR_OK;
     }
 done:
     cr__modal_free(&cand);
