@@ -326,3 +326,26 @@ def test_old_model_file_loads_without_rate_and_bands(tmp):
     info = json.loads(run("info", old, "--json").stdout)
     assert info["sample_rate"] is None and info["channel"][0]["band_db_max"] is None
     assert "band_max" not in run("info", old).stdout
+
+
+def test_filter_usage_errors(tmp):
+    model = tmp / "m.safetensors"
+    run("fit", CABINET, "-o", model, "--order", "4", "--rate", "16000")
+    wav = tmp / "in.wav"
+    wavfile.write(wav, 16000, (0.1 * np.ones(500)).astype(np.float32))
+    for args, code, needle in (
+            (["--subtype", "mp3", "-o", tmp / "o.wav"], 2, "--subtype"),
+            (["--subtype", "pcm16", "-o", tmp / "o.npy"], 2, "--subtype"),
+            (["--rate", "8000", "-o", tmp / "o.wav"], 2, "--rate"),
+            (["-o", tmp / "o.xyz"], 1, "extension"),
+            (["--subtype", "float", "-o", tmp / "o.flac"], 1, "cannot hold")):
+        p = run("filter", model, wav, *args, check=False)
+        assert p.returncode == code and needle in p.stderr, (args, p.stderr)
+    assert not [f for f in os.listdir(tmp) if f.startswith("o.")]
+    # a stereo file for a 3-channel model
+    m3 = convrec.fit(np.stack([np.load(CABINET)] * 3), order=4, rate=16000)
+    m3.save(str(tmp / "m3.safetensors"))
+    wavfile.write(tmp / "st.wav", 16000, (0.1 * np.ones((100, 2))).astype(np.float32))
+    p = run("filter", tmp / "m3.safetensors", tmp / "st.wav", "-o", tmp / "o.wav", check=False)
+    assert p.returncode == 1 and "2 channels" in p.stderr and "3" in p.stderr
+    assert not (tmp / "o.wav").exists()
