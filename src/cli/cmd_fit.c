@@ -19,8 +19,9 @@ static const char help[] =
     "  -o MODEL.safetensors   the model file to write (never one of the inputs)\n"
     "  --order N              fixed order N (real state dimension) per channel\n"
     "  --tol EPS              smallest order whose relative l2 error is <= EPS\n"
-    "                         (the default is --tol 1e-3; give one of --order,\n"
-    "                         --tol and --tol-db)\n"
+    "                         (the default is --tol 1e-3, or --tol-db 1 with\n"
+    "                         --weight octave; give one of --order, --tol and\n"
+    "                         --tol-db)\n"
     "  --tol-db X             smallest order whose largest third-octave band\n"
     "                         error is <= X dB (needs a sample rate)\n"
     "  --rate FS              the sample rate in Hz (audio files carry theirs):\n"
@@ -205,7 +206,12 @@ int cmd_fit(int argc, char **argv)
         return cli_usage(a.cmd, "--order must be a positive integer, not '%s'", order);
     if (tol && (cli_parse_double(tol, &o.tol) || !(o.tol > 0)))
         return cli_usage(a.cmd, "--tol must be a positive number, not '%s'", tol);
-    if (!order && !tol && !tol_db) o.tol = 1e-3;
+    /* the default criterion: l2 1e-3, or 1 dB per band for a weighted fit
+     * (whose l2 error is not what it minimises) */
+    if (!order && !tol && !tol_db) {
+        if (o.weight == CR_WEIGHT_OCTAVE) o.tol_db = 1.0;
+        else o.tol = 1e-3;
+    }
     if (order) o.tol = 0;
     if ((rc = cli_parse_horizon(a.cmd, horizon, &o.horizon)) != CLI_OK) return rc;
     if (method) {
@@ -229,7 +235,7 @@ int cmd_fit(int argc, char **argv)
         free(h);
         return rc;
     }
-    if (!(o.rate > 0) && (o.weight == CR_WEIGHT_OCTAVE || tol_db)) {
+    if (!(o.rate > 0) && (o.weight == CR_WEIGHT_OCTAVE || o.tol_db > 0)) {
         free(h);
         return cli_usage(a.cmd, "%s needs a sample rate: give --rate FS or an audio file",
                          tol_db ? "--tol-db" : "--weight octave");

@@ -55,6 +55,10 @@ typedef struct cr__fitctx {
     cr__hsvd svd[2];          /* by cr_horizon; k == 0: not computed yet */
     double *work;             /* L doubles: scratch of the error function */
     cr__fit_stats *stats;     /* NULL: not measured */
+    /* A squared error that is good enough (the tolerance of an order
+     * search), 0 for none: methods may stop there, and long refinements
+     * give up once their rate of progress cannot reach it. */
+    double f_goal;
     /* the weighted fit (weighted.c); zero after cr__fitctx_init */
     cr_weight weight;         /* CR_WEIGHT_OCTAVE: cr__fit_weighted's objective */
     double rate;              /* sample rate in Hz (0: unknown) */
@@ -186,6 +190,10 @@ typedef struct cr__lm_opts {
     double rtol;        /* an accepted step "stalls" when (f - f_new) / f < rtol */
     int nstall;         /* stop after this many consecutive stalled steps */
     double floor;       /* smallest scale relative to the largest (More) */
+    /* 0, or a goal: every LM_WINDOW accepted steps, stop when the decrease
+     * over the last window, continued at the same rate for the remaining
+     * budget, would still end above 4 f_goal (the goal is out of reach). */
+    double f_goal;
 } cr__lm_opts;
 
 typedef struct cr__lm_result {
@@ -220,6 +228,7 @@ typedef struct cr__vp_opts {
      * then converging to ref's minimum. ref may be NULL. */
     const cr__modal *ref;
     double e_ref;
+    double f_goal;     /* 0, or a goal out of whose reach to stop (cr__lm_opts) */
 } cr__vp_opts;
 
 /* Refine poles, residues and d of m in place to a local minimum of the

@@ -20,6 +20,11 @@
  * absorb huge steps that stall every other direction. */
 #include "fit/fit.h"
 
+/* accepted steps between the progress checks of an f_goal, and steps
+ * before the first (a refinement from a poor start is slow at first) */
+#define LM_WINDOW 25
+#define LM_PATIENCE 100
+
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
@@ -53,7 +58,7 @@ cr_status cr__lm(const cr__lm_problem *pb, const cr__lm_opts *o, double *theta,
         free(blk);
         return CR_ENOCONV;
     }
-    double lambda = 1e-3, nu = 2.0;
+    double lambda = 1e-3, nu = 2.0, f_window = f;
     int fresh = 1, rejects = 0, stall = 0;
     for (int it = 0; it < o->maxit && f > o->f_stop; it++) {
         if (fresh) {
@@ -136,6 +141,13 @@ cr_status cr__lm(const cr__lm_problem *pb, const cr__lm_opts *o, double *theta,
             stall = rel < o->rtol ? stall + 1 : 0;
             if (pb->accepted && pb->accepted(pb->ctx, theta, f)) break;
             if (stall >= o->nstall) break;
+            if (o->f_goal > 0.0 && res->iter % LM_WINDOW == 0 && res->iter >= LM_PATIENCE) {
+                /* out of reach: the last window's rate, continued (f_window
+                 * is the f of the previous check) */
+                double q = f / f_window, left = (double)(o->maxit - it - 1) / LM_WINDOW;
+                if (f > o->f_goal && (!(q < 1.0) || f * pow(q, left) > 4.0 * o->f_goal)) break;
+                f_window = f;
+            }
         } else {
             /* A and b now describe the rejected point; the kept
              * decomposition (V, e, c, dn) still describes theta */

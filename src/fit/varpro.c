@@ -718,7 +718,7 @@ cr_status cr__varpro(const double *h, size_t L, cr_horizon horizon, const cr__vp
         }
         pb.ctx = &g;
         pb.eval = gram_eval;
-        lo = (cr__lm_opts){ o->maxit > 0 ? o->maxit : VP_MAXIT, 12, 0.0, 1e-9, 1, 1e-5 };
+        lo = (cr__lm_opts){ o->maxit > 0 ? o->maxit : VP_MAXIT, 12, 0.0, 1e-9, 1, 1e-5, 0.0 };
     } else {
         q.v = v;
         q.nr = nr;
@@ -741,7 +741,7 @@ cr_status cr__varpro(const double *h, size_t L, cr_horizon horizon, const cr__vp
         pb.ctx = &q;
         pb.eval = qr_eval;
         pb.factored = 1;
-        lo = (cr__lm_opts){ o->maxit > 0 ? o->maxit : VP_MAXIT, 20, 0.0, 1e-6, 5, 1e-12 };
+        lo = (cr__lm_opts){ o->maxit > 0 ? o->maxit : VP_MAXIT, 20, 0.0, 1e-6, 5, 1e-12, 0.0 };
     }
     if (!ok) {
         st = cr__fail(CR_ENOMEM, "varpro: out of memory");
@@ -750,6 +750,7 @@ cr_status cr__varpro(const double *h, size_t L, cr_horizon horizon, const cr__vp
     double hn2 = 0.0;
     for (size_t k = 0; k < L; k++) hn2 += h[k] * h[k];
     lo.f_stop = fmax(o->f_stop, 1e-30 * (hn2 > 0 ? hn2 : 1.0));
+    lo.f_goal = o->f_goal;
     /* the same minimum: poles within 0.15 Rayleigh widths (2 pi / L),
      * which the window cannot tell apart */
     vp_watched wt = { pb.ctx, pb.eval, { &v, o->ref, o->e_ref, 0.0, wlam } };
