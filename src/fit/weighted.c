@@ -576,7 +576,7 @@ static cr_status wb_refine(cr__fitctx *c, cr__modal *m, double *f)
     cr_status st = wb_init(c, m, &w, &th);
     if (st != CR_OK) return st;
     cr__lm_problem pb = { w.P, 0, &w, wb_eval, NULL };
-    const cr__lm_opts lo = { WB_MAXIT, 20, 0.0, 1e-7, 5, 1e-9 };
+    const cr__lm_opts lo = { WB_MAXIT, 20, 0.0, 1e-7, 5, 1e-9, 0.0 }; /* no goal */
     cr__lm_result res;
     double t0 = c->stats ? cr__fit_clock() : 0.0;
     st = cr__lm(&pb, &lo, th, &res);
