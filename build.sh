@@ -23,7 +23,7 @@ mode=${1:-demo}
 
 # what the library and the command need
 BUILD_PKGS="gcc make autoconf automake libtool pkg-config libfftw3-dev libopenblas-dev
-liblapacke-dev libcjson-dev python3-numpy help2man"
+liblapacke-dev libcjson-dev libsndfile1-dev python3-numpy help2man"
 # what the tests need besides: cmocka, scipy/pytest for the python tests,
 # pip/setuptools/venv to install the package for them (as make install does),
 # torch for convrec.torch, the Cortex-M cross compiler that the export test

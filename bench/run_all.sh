@@ -36,5 +36,6 @@ log bench_filter_vs_conv; "$py" "$src/bench/bench_filter_vs_conv.py" | tee "$out
 log bench_export_size; CONVREC_LIB="$build/.libs" PYTHONPATH="$src/python" "$py" "$src/bench/bench_export_size.py" | tee "$out/bench_export_size.txt"
 log bench_export_fixed; CONVREC_LIB="$build/.libs" PYTHONPATH="$src/python" "$py" "$src/bench/bench_export_fixed.py" | tee "$out/bench_export_fixed.txt"
 log bench_fit;    "$build/bench/bench_fit" | tee "$out/bench_fit.txt"
+log bench_weighted; CONVREC_LIB="$build/.libs" PYTHONPATH="$src/python" OMP_NUM_THREADS=1 "$py" "$src/bench/bench_weighted.py" ${quick:+--quick} | tee "$out/bench_weighted.txt"
 [ -z "$study" ] || log study_convergence; [ -z "$study" ] || "$py" "$src/bench/study_convergence.py" ${quick:+--quick} --out "$out/study" | tail -40 | tee "$out/study_summary.txt"
 log "done: $out"

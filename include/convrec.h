@@ -220,6 +220,86 @@ CR_API cr_status cr_safetensors_read(const char *path, const char *name, cr_dtyp
                                      cr_array *out);
 
 /* ======================================================================
+ * Audio files (io/audio.c, libsndfile)
+ *
+ * Whatever libsndfile reads: WAV, FLAC, AIFF, AU, CAF, W64, RF64, Ogg/Vorbis,
+ * ... in any sample format. Samples come as float64: PCM of b bits as the
+ * integer divided by 2^(b-1) (a 16-bit sample s reads as s / 32768, as
+ * numpy users scale them), float files as stored. The channels of a file
+ * are channels first: (C, T), sample t of channel c at c * T + t.
+ * Every reader checks what it reads: a file that libsndfile cannot open
+ * (unsupported, malformed), with zero channels or zero frames, shorter
+ * than its header says (truncated), or with NaN/Inf samples gives an
+ * error whose detail names the file (CR_EFORMAT, CR_EIO, CR_ENONFINITE).
+ * ====================================================================== */
+
+/* Sample format of a file written (cr_audio_writer_open). */
+typedef enum cr_audio_subtype {
+    CR_AUDIO_DEFAULT = 0, /* 32-bit float, or 24-bit PCM where the container
+                           * holds no float (FLAC) */
+    CR_AUDIO_FLOAT = 1,   /* 32-bit IEEE float */
+    CR_AUDIO_DOUBLE = 2,  /* 64-bit IEEE float */
+    CR_AUDIO_PCM16 = 3,
+    CR_AUDIO_PCM24 = 4,
+    CR_AUDIO_PCM32 = 5,
+    CR_AUDIO_PCM8 = 6
+} cr_audio_subtype;
+
+/* What a file holds. */
+typedef struct cr_audio_info {
+    double rate;         /* samples per second (> 0) */
+    size_t channels;     /* >= 1 */
+    size_t frames;       /* samples per channel (>= 1) */
+    char format[48];     /* container, e.g. "WAV (Microsoft)" (libsndfile's name) */
+    char subtype[48];    /* sample format, e.g. "Signed 16 bit PCM" */
+} cr_audio_info;
+
+/* Read a whole file into out (float64, ndim 2, shape (C, T)), *info
+ * (optional) filled. On failure *out is zeroed. */
+CR_API cr_status cr_audio_read(const char *path, cr_array *out, cr_audio_info *info);
+/* Write a (T,) or (C, T) array (float32 or float64; C <= 1024) at rate
+ * (> 0, finite) atomically (temporary file + rename). The container comes
+ * from the extension of path (.wav .flac .aiff/.aif .au .caf .w64 .rf64
+ * .ogg, ...; anything libsndfile writes). PCM output is rounded to the
+ * nearest step and saturated at full scale: *clipped (optional) receives
+ * how many samples were saturated, never wrapped. NaN/Inf: CR_ENONFINITE. */
+CR_API cr_status cr_audio_write(const char *path, const cr_array *a, double rate,
+                                cr_audio_subtype subtype, size_t *clipped);
+/* The subtype named s ("float", "double", "pcm16", "pcm24", "pcm32",
+ * "pcm8", "default"); CR_EINVAL for another name. */
+CR_API cr_status cr_audio_subtype_parse(const char *s, cr_audio_subtype *out);
+
+/* Streaming, in bounded memory: a reader hands out blocks of frames, a
+ * writer takes them. Buffers are channel-major: channel c of a block at
+ * buf + c * ld, ld >= the block's frames. */
+typedef struct cr_audio_reader cr_audio_reader;
+/* Open path for reading; *info (optional) receives what it holds. */
+CR_API cr_status cr_audio_reader_open(cr_audio_reader **r, const char *path, cr_audio_info *info);
+/* Up to nmax frames into buf (C rows, leading dimension ld >= nmax);
+ * *got (required) receives how many: 0 only at the end of the file. A
+ * file that ends before the frame count of its header: CR_EFORMAT
+ * ("truncated"); NaN/Inf samples: CR_ENONFINITE (naming channel and
+ * frame). */
+CR_API cr_status cr_audio_reader_read(cr_audio_reader *r, double *buf, size_t ld, size_t nmax,
+                                      size_t *got);
+CR_API void cr_audio_reader_close(cr_audio_reader *r);
+
+typedef struct cr_audio_writer cr_audio_writer;
+/* Open path for writing C channels (1 <= C <= 1024) at rate; nothing
+ * appears at path until cr_audio_writer_close commits. */
+CR_API cr_status cr_audio_writer_open(cr_audio_writer **w, const char *path, double rate,
+                                      size_t C, cr_audio_subtype subtype);
+/* Append n frames from buf (C rows, leading dimension ld >= n). */
+CR_API cr_status cr_audio_writer_write(cr_audio_writer *w, const double *buf, size_t ld,
+                                       size_t n);
+/* Samples saturated so far (PCM only; 0 for float output). */
+CR_API size_t cr_audio_writer_clipped(const cr_audio_writer *w);
+/* Finish: with commit != 0 the file is completed and renamed over path,
+ * otherwise (or when anything failed) it is removed and path is left
+ * untouched. Frees w (NULL is a no-op returning CR_OK). */
+CR_API cr_status cr_audio_writer_close(cr_audio_writer *w, int commit);
+
+/* ======================================================================
  * Spectral module (spectral.c): FFT convolution, streaming convolution,
  * frequency responses, Hankel products by FFT.
  *
@@ -391,6 +471,11 @@ typedef struct cr_fit_record {
     double h_norm;        /* ||h||_2 over k < L */
     double sigma_next;    /* sigma_{N+1} of the zero-padded (FIR) Hankel */
     double bt_bound;      /* 2 sum_{i>N} sigma_i (an upper bound when estimated) */
+    /* Third-octave band errors (cr_model_band_errors), NaN when the
+     * sample rate is unknown: */
+    double band_db_max;   /* largest |band level error| in dB over the bands */
+    double band_db_rms;   /* RMS of the band level errors in dB */
+    double band_worst_hz; /* midband frequency of the band with band_db_max */
 } cr_fit_record;
 
 typedef struct cr_model cr_model;
@@ -417,6 +502,7 @@ typedef struct cr_model_view {
     const cr_fit_record *record;   /* (C) */
     cr_method method;
     cr_horizon horizon;
+    double rate;                   /* sample rate in Hz; 0 = unknown */
 } cr_model_view;
 CR_API cr_status cr_model_get_view(const cr_model *m, cr_model_view *v);
 CR_API size_t cr_model_order(const cr_model *m, size_t c);     /* N of channel c */
@@ -427,6 +513,11 @@ CR_API double cr_model_spectral_radius(const cr_model *m, size_t c);
 CR_API cr_status cr_model_check_stable(const cr_model *m, double margin);
 CR_API void cr_model_set_record(cr_model *m, size_t c, const cr_fit_record *r);
 CR_API void cr_model_set_info(cr_model *m, cr_method method, cr_horizon horizon);
+/* The sample rate the kernels were taken at (Hz; 0 = unknown, the
+ * default). Stored in the model file and shown by `convrec info`.
+ * CR_EINVAL unless rate is 0 or positive and finite. */
+CR_API cr_status cr_model_set_rate(cr_model *m, double rate);
+CR_API double cr_model_rate(const cr_model *m);   /* 0 for NULL or unknown */
 
 /* Impulse responses of all channels, out (C, L) row-major. */
 CR_API cr_status cr_model_kernel(const cr_model *m, size_t L, double *out);
@@ -435,6 +526,49 @@ CR_API cr_status cr_model_kernel(const cr_model *m, size_t L, double *out);
  * leaves sigma_next and bt_bound untouched. */
 CR_API cr_status cr_model_errors(const cr_model *m, size_t c, const double *h,
                                  size_t L, cr_fit_record *rec);
+
+/* Third-octave band errors (docs/MATH.md "Band errors"). The bands are
+ * those of IEC 61260-1 (base ten): midband frequencies f_x = 1000 *
+ * 10^(x/10) Hz, edges f_x 10^(+-1/20), for every x with f_x from 20 Hz
+ * (x = -17, f = 19.95 Hz) up to rate/2; the top band is cut at rate/2.
+ * A band's level is the mean of |H(f)|^2 over the points f = j rate / n
+ * (j = 0..n/2) of the band (lower edge included, upper excluded; a band
+ * cut at rate/2 includes rate/2), on n = the smallest even FFTW-friendly
+ * size >= max(8 L, 4 rate), with H the DTFT of the kernel (zero beyond L) and Hhat
+ * the model's transfer function (its whole response, in closed form).
+ * The band error is e_b = 10 log10(max(Phat_b, f) / max(P_b, f)) dB,
+ * with the floor f = 1e-20 times the largest level of either. */
+#define CR_BAND_FMIN 20.0
+typedef struct cr_band_errors {
+    double db_max;    /* max_b |e_b| */
+    double db_rms;    /* sqrt(mean_b e_b^2) */
+    double worst_hz;  /* midband frequency of the band of db_max */
+    size_t nbands;    /* bands from 20 Hz to rate/2 */
+} cr_band_errors;
+/* The bands at rate (> 40 Hz): returns their number; fills up to cap
+ * midband frequencies and edges (each array may be NULL). 0 for a rate
+ * without any band (rate/2 < 19.95 Hz) or an invalid rate. */
+CR_API size_t cr_third_octave_bands(double rate, double *fm, double *lo, double *hi, size_t cap);
+/* Band errors of channel c of the model against kernel h (length L) at
+ * rate. band_db (optional, cap entries) receives the signed errors e_b of
+ * the bands (model minus kernel, dB) when cap >= nbands. CR_EINVAL for
+ * a rate with no band. */
+CR_API cr_status cr_model_band_errors(const cr_model *m, size_t c, const double *h, size_t L,
+                                      double rate, cr_band_errors *out, double *band_db,
+                                      size_t cap);
+
+/* Trim a measured impulse response bank h (C, L): the leading silence
+ * and the noise tail, where every channel stays below db (< 0) dB re the
+ * bank's peak |h|. With the RMS envelope of a channel at sample k taken
+ * over the `window` samples [k - window/2, k - window/2 + window) (window
+ * >= 1; 1 ms is a good choice), the kept range is [*first, *end): first =
+ * the first sample where the envelope of any channel reaches the
+ * threshold (up to window/2 before the onset), end = one past the last
+ * one (at least one past the peak). A noise floor above the threshold is
+ * kept whole. An all-zero bank: CR_EINVAL. */
+CR_API cr_status cr_kernel_trim(const double *h, size_t C, size_t L, double db, size_t window,
+                                size_t *first, size_t *end);
+
 /* Save / load the .safetensors model file (docs/FORMAT.md). Saving is
  * atomic (temporary file + rename); loading validates every field. */
 CR_API cr_status cr_model_save(const cr_model *m, const char *path);
@@ -474,6 +608,15 @@ CR_API cr_status cr_model_set_channel_poly(cr_model *m, size_t c, size_t N, cons
  * ====================================================================== */
 typedef void (*cr_progress_fn)(void *ctx, size_t done, size_t total);
 
+/* The error a fit minimises. */
+typedef enum cr_weight {
+    CR_WEIGHT_NONE = 0,    /* the l2 error of the horizon (time domain) */
+    CR_WEIGHT_OCTAVE = 1   /* audio: every third-octave band from 20 Hz to rate/2
+                            * counts equally (docs/MATH.md "Weighted fits"):
+                            * band levels in dB plus the band-relative complex
+                            * error of the frequency response */
+} cr_weight;
+
 typedef struct cr_fit_options {
     cr_method method;      /* default CR_METHOD_AUTO */
     cr_horizon horizon;    /* default CR_HORIZON_WINDOW */
@@ -485,6 +628,14 @@ typedef struct cr_fit_options {
                             * per processor and to C (header, "Thread counts") */
     cr_progress_fn progress; /* may be NULL; called from the calling thread only */
     void *progress_ctx;
+    /* Audio (docs/MATH.md "Weighted fits"). */
+    cr_weight weight;      /* default CR_WEIGHT_NONE */
+    double rate;           /* sample rate in Hz; 0 (default) = unknown. Recorded
+                            * in the model; when known, every record gets its
+                            * band errors. CR_WEIGHT_OCTAVE and tol_db need it. */
+    double tol_db;         /* used when order == 0 and tol_db > 0 (instead of
+                            * tol): the smallest N whose band_db_max <= tol_db
+                            * (default 0: off) */
 } cr_fit_options;
 
 CR_API void cr_fit_options_default(cr_fit_options *o);

@@ -73,6 +73,10 @@ _sig("cr_hsv", ctypes.c_int, _p_double, _c_size, ctypes.c_int, _c_size, _p_doubl
 _sig("cr_fit_options_default", None, ctypes.POINTER(_FitOptions))
 _sig("cr_fit", ctypes.c_int, _p_double, _c_size, _c_size, ctypes.POINTER(_FitOptions), ctypes.POINTER(_vp))
 _sig("cr_model_destroy", None, _vp)
+_sig("cr_model_rate", ctypes.c_double, _vp)
+_sig("cr_third_octave_bands", _c_size, ctypes.c_double, _p_double, _p_double, _p_double, _c_size)
+_sig("cr_model_band_errors", ctypes.c_int, _vp, _c_size, _p_double, _c_size, ctypes.c_double,
+     ctypes.POINTER(_clib.BandErrors), _p_double, _c_size)
 _sig("cr_model_copy", ctypes.c_int, _vp, ctypes.POINTER(_vp))
 _sig("cr_model_check_stable", ctypes.c_int, _vp, ctypes.c_double)
 _sig("cr_model_create", ctypes.c_int, ctypes.POINTER(_vp), _c_size, _c_size)
@@ -367,6 +371,39 @@ class Model:
         recs = [v.record[c] for c in range(v.C)]
         return {name: np.array([getattr(r, name) for r in recs]) for name, _ in _FitRecord._fields_}
 
+    @property
+    def rate(self):
+        """Sample rate in Hz the kernels were taken at (0.0: unknown)."""
+        return _lib.cr_model_rate(self._h)
+
+    def band_errors(self, h, rate=None):
+        """Third-octave band errors (docs/MATH.md "Band errors") of every channel
+        against the kernels h ((L,) or (C, L)) at rate (default: the model's):
+        a dict with db_max, db_rms, worst_hz (arrays over channels), band_db
+        ((C, nbands) signed errors, model minus kernel, dB) and fm (midband Hz)."""
+        h, _ = _from_user(h, "band_errors kernels")
+        hb = _bank(h)
+        rate = self.rate if rate is None else float(rate)
+        nb = _lib.cr_third_octave_bands(rate, None, None, None, 0)
+        if nb == 0:
+            raise ValueError(f"no third-octave band from 20 Hz to rate/2 at rate {rate} Hz")
+        fm = np.zeros(nb)
+        _lib.cr_third_octave_bands(rate, _ptr(fm), None, None, nb)
+        C = hb.shape[0]
+        if C != self.channels:
+            raise ValueError(f"{C} kernels for a model of {self.channels} channels")
+        out = {"db_max": np.empty(C), "db_rms": np.empty(C), "worst_hz": np.empty(C),
+               "band_db": np.zeros((C, nb)), "fm": fm}
+        for c in range(C):
+            be = _clib.BandErrors()
+            row = np.ascontiguousarray(hb[c])
+            bd = np.zeros(nb)
+            _check(_lib.cr_model_band_errors(self._h, c, _ptr(row), row.size, rate, ctypes.byref(be),
+                                             _ptr(bd), nb), "band_errors")
+            out["db_max"][c], out["db_rms"][c], out["worst_hz"][c] = be.db_max, be.db_rms, be.worst_hz
+            out["band_db"][c] = bd
+        return out
+
     def spectral_radius(self):
         return np.array([_lib.cr_model_spectral_radius(self._h, c) for c in range(self.channels)])
 
@@ -494,17 +531,22 @@ class Stream:
         _check(self._fn("set_state")(self._h, _ptr(buf), buf.size), "state")
 
 
-def fit(h, order=None, tol=None, horizon="window", method="auto", margin=None, max_order=None, threads=0):
+def fit(h, order=None, tol=None, horizon="window", method="auto", margin=None, max_order=None, threads=0,
+        weight="none", rate=None, tol_db=None):
     """Fit a stable modal model to each kernel of h ((L,) or (C, L); numpy or a
     torch tensor, e.g. the kernel a Hyena/CKConv/LongConv module produces,
-    requires_grad or not). Give order (real state dimension N) or tol
-    (relative l2 error per channel); neither means the library default."""
+    requires_grad or not). Give order (real state dimension N), tol
+    (relative l2 error per channel) or tol_db (largest third-octave band
+    error in dB; needs rate); none of them means the library default.
+    rate (Hz) is recorded in the model and gives every record its band
+    errors; weight="octave" (needs rate) makes every third-octave band count
+    equally (docs/MATH.md "Weighted fits")."""
     h, _ = _from_user(h, "fit kernels")
     hb = _bank(h)
     o = _FitOptions()
     _lib.cr_fit_options_default(ctypes.byref(o))
-    if order is not None and tol is not None:
-        raise ValueError("give order or tol, not both")
+    if sum(x is not None for x in (order, tol, tol_db)) > 1:
+        raise ValueError("give one of order, tol and tol_db")
     if order is not None:
         if int(order) < 1:
             raise ValueError(f"order must be >= 1, not {order}")
@@ -513,6 +555,13 @@ def fit(h, order=None, tol=None, horizon="window", method="auto", margin=None, m
         if not float(tol) > 0:
             raise ValueError(f"tol must be > 0, not {tol}")
         o.order, o.tol = 0, float(tol)
+    elif tol_db is not None:
+        if not float(tol_db) > 0:
+            raise ValueError(f"tol_db must be > 0, not {tol_db}")
+        o.order, o.tol_db = 0, float(tol_db)
+    o.weight = _choice({"none": 0, "octave": 1}, weight, "weight")
+    if rate is not None:
+        o.rate = float(rate)
     o.method = _choice(_METHODS, method, "method")
     o.horizon = _choice(_HORIZONS, horizon, "horizon")
     if margin is not None:

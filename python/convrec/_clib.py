@@ -97,14 +97,15 @@ class FitRecord(ctypes.Structure):
     _fields_ = [("order", _c_size), ("length", _c_size), ("err_window", ctypes.c_double),
                 ("err_infinite", ctypes.c_double), ("err_hinf", ctypes.c_double),
                 ("h_norm", ctypes.c_double), ("sigma_next", ctypes.c_double),
-                ("bt_bound", ctypes.c_double)]
+                ("bt_bound", ctypes.c_double), ("band_db_max", ctypes.c_double),
+                ("band_db_rms", ctypes.c_double), ("band_worst_hz", ctypes.c_double)]
 
 
 class ModelView(ctypes.Structure):
     _fields_ = [("C", _c_size), ("M", _c_size), ("kind", ctypes.POINTER(ctypes.c_ubyte)),
                 ("pole_re", _p_double), ("pole_im", _p_double), ("res_re", _p_double),
                 ("res_im", _p_double), ("d", _p_double), ("record", ctypes.POINTER(FitRecord)),
-                ("method", ctypes.c_int), ("horizon", ctypes.c_int)]
+                ("method", ctypes.c_int), ("horizon", ctypes.c_int), ("rate", ctypes.c_double)]
 
 
 PROGRESS = ctypes.CFUNCTYPE(None, ctypes.c_void_p, _c_size, _c_size)
@@ -113,7 +114,13 @@ PROGRESS = ctypes.CFUNCTYPE(None, ctypes.c_void_p, _c_size, _c_size)
 class FitOptions(ctypes.Structure):
     _fields_ = [("method", ctypes.c_int), ("horizon", ctypes.c_int), ("order", _c_size),
                 ("tol", ctypes.c_double), ("max_order", _c_size), ("margin", ctypes.c_double),
-                ("nthreads", ctypes.c_int), ("progress", PROGRESS), ("progress_ctx", ctypes.c_void_p)]
+                ("nthreads", ctypes.c_int), ("progress", PROGRESS), ("progress_ctx", ctypes.c_void_p),
+                ("weight", ctypes.c_int), ("rate", ctypes.c_double), ("tol_db", ctypes.c_double)]
+
+
+class BandErrors(ctypes.Structure):
+    _fields_ = [("db_max", ctypes.c_double), ("db_rms", ctypes.c_double),
+                ("worst_hz", ctypes.c_double), ("nbands", _c_size)]
 
 
 class Array(ctypes.Structure):
@@ -122,7 +129,7 @@ class Array(ctypes.Structure):
 
 
 STRUCTS = {"cr_fit_record": FitRecord, "cr_model_view": ModelView,
-           "cr_fit_options": FitOptions, "cr_array": Array}
+           "cr_fit_options": FitOptions, "cr_array": Array, "cr_band_errors": BandErrors}
 
 
 def abi_table(lib):

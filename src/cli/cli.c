@@ -131,11 +131,64 @@ int cli_to_f32(cr_array *a)
     return 0;
 }
 
-int cli_load_kernels(const char *cmd, const char *path, double **h, size_t *C, size_t *L)
+int cli_is_npy(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f != NULL) {
+        unsigned char m[6];
+        size_t n = fread(m, 1, 6, f);
+        fclose(f);
+        if (n == 6) return memcmp(m, "\x93NUMPY", 6) == 0;
+    }
+    /* unreadable or tiny: the extension decides which reader reports it */
+    size_t l = strlen(path);
+    return l >= 4 && strcmp(path + l - 4, ".npy") == 0;
+}
+
+int cli_is_npy_out(const char *path)
+{
+    size_t l = strlen(path);
+    return l >= 4 && strcmp(path + l - 4, ".npy") == 0;
+}
+
+int cli_read_array(const char *cmd, const char *path, const char *what, cr_array *a, double *rate)
+{
+    cr_status st;
+    *rate = 0.0;
+    if (cli_is_npy(path)) {
+        st = cr_npy_read(path, a);
+    } else {
+        cr_audio_info info;
+        st = cr_audio_read(path, a, &info);
+        if (st == CR_OK) *rate = info.rate;
+    }
+    if (st != CR_OK) return cli_status(cmd, st, what);
+    return CLI_OK;
+}
+
+int cli_parse_rate(const char *cmd, const char *s, double *rate)
+{
+    if (s == NULL) return CLI_OK;
+    if (cli_parse_double(s, rate) != 0 || !(*rate > 0) || *rate > 1e9)
+        return cli_usage(cmd, "--rate must be a sample rate in Hz (a positive number), not '%s'", s);
+    return CLI_OK;
+}
+
+int cli_merge_rate(const char *cmd, const char *path, double file_rate, double *rate)
+{
+    if (file_rate > 0 && *rate > 0 && file_rate != *rate)
+        return cli_error(cmd, "%s is sampled at %g Hz but --rate says %g Hz", path, file_rate, *rate);
+    if (file_rate > 0) *rate = file_rate;
+    return CLI_OK;
+}
+
+int cli_load_kernels(const char *cmd, const char *path, double **h, size_t *C, size_t *L, double *rate)
 {
     cr_array a;
-    cr_status st = cr_npy_read(path, &a);
-    if (st != CR_OK) return cli_status(cmd, st, "reading kernels");
+    double r;
+    int rc = cli_read_array(cmd, path, "reading kernels", &a, &r);
+    if (rc != CLI_OK) return rc;
+    if (rate != NULL) *rate = r;
     if (a.ndim > 2) {
         int nd = a.ndim;
         cr_array_free(&a);

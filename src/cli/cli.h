@@ -53,9 +53,25 @@ int cli_parse_threads(const char *cmd, const char *s, int *n);
  * or CLI_FAIL after printing which input the output would destroy. */
 int cli_check_output(const char *cmd, const char *out, const char *const *inputs, int n);
 
-/* A (C, L) kernel bank read from a .npy file of shape (L,) or (C, L) as
- * float64 (float32 files are widened). */
-int cli_load_kernels(const char *cmd, const char *path, double **h, size_t *C, size_t *L);
+/* Inputs are .npy arrays or audio files (anything libsndfile reads; the
+ * channels of the file are the channels of the bank or signal): a file
+ * that starts with the .npy magic is .npy, anything else audio. */
+int cli_is_npy(const char *path);
+/* Outputs: a path ending in .npy is written as .npy, anything else as
+ * audio (the container from the extension). */
+int cli_is_npy_out(const char *path);
+/* Read path (.npy or audio; audio is (C, T) float64 with *rate its sample
+ * rate, .npy gives *rate = 0). Reports errors itself ("what: detail"). */
+int cli_read_array(const char *cmd, const char *path, const char *what, cr_array *a, double *rate);
+/* --rate FS: NULL leaves *rate alone; else a positive number (Hz). */
+int cli_parse_rate(const char *cmd, const char *s, double *rate);
+/* The rate of an input (0: none) against a given one (0: none): a
+ * conflict is an error; *rate becomes the file's when it has one. */
+int cli_merge_rate(const char *cmd, const char *path, double file_rate, double *rate);
+/* A (C, L) kernel bank read from a .npy file of shape (L,) or (C, L) or an
+ * audio file, as float64 (float32 files are widened); *rate (may be NULL)
+ * receives the audio file's sample rate (0 for .npy). */
+int cli_load_kernels(const char *cmd, const char *path, double **h, size_t *C, size_t *L, double *rate);
 /* Channels and samples of a signal of shape (T,), (C, T) or (B, C, T). */
 void cli_signal_dims(const cr_array *u, size_t *B, size_t *C, size_t *T);
 /* Widen / narrow an array's data to float64 / float32 in place. */

@@ -8,7 +8,8 @@ static const char help[] =
     "usage: convrec hsv KERNELS.npy [-n K] [--horizon H] [-o OUT.npy | --json]\n"
     "\n"
     "The K largest Hankel singular values sigma_1 >= sigma_2 >= ... of each\n"
-    "kernel of a bank (L,) or (C, L): one line per channel, or a (C, K) float64\n"
+    "kernel of a bank (L,) or (C, L) (.npy, or an audio file whose channels are\n"
+    "the kernels): one line per channel, or a (C, K) float64\n"
     "array with -o, or JSON. Every stable model of order N has an H-infinity\n"
     "error >= sigma_N+1 (infinite horizon).\n"
     "\n"
@@ -41,7 +42,7 @@ int cmd_hsv(int argc, char **argv)
     if ((rc = cli_check_output(a.cmd, out, &a.pos[0], 1)) != CLI_OK) return rc;
     double *h;
     size_t C, L;
-    if ((rc = cli_load_kernels(a.cmd, a.pos[0], &h, &C, &L)) != CLI_OK) return rc;
+    if ((rc = cli_load_kernels(a.cmd, a.pos[0], &h, &C, &L, NULL)) != CLI_OK) return rc;
     if (L < 2) {
         free(h);
         return cli_error(a.cmd, "%s: kernels of length %zu have no Hankel singular values", a.pos[0], L);

@@ -13,7 +13,9 @@ static const char help[] =
     "\n"
     "Describe a model: per channel its order, largest |pole|, errors over the\n"
     "window and the infinite horizon, H-infinity error, sigma_N+1 and the\n"
-    "balanced-truncation bound. Unstable models are shown too (and marked).\n"
+    "balanced-truncation bound; when the sample rate is known, the third-octave\n"
+    "band errors (largest and RMS over the bands from 20 Hz to rate/2, in dB,\n"
+    "and the worst band). Unstable models are shown too (and marked).\n"
     "\n"
     "  --json                 everything, poles and residues included, as JSON\n"
     "  -h, --help             show this help\n";
@@ -75,7 +77,7 @@ int cli_print_summary(FILE *f, const cr_model *m)
     cr_model_view v;
     if (cr_model_get_view(m, &v) != CR_OK) return -1;
     size_t C = v.C;
-    double *col = malloc(C * 5 * sizeof *col), *t = col + 4 * C; /* t: med_max's room */
+    double *col = malloc(C * 7 * sizeof *col), *t = col + 6 * C; /* t: med_max's room */
     if (col == NULL) return -1;
     size_t omin = SIZE_MAX, omax = 0;
     double rad = 0;
@@ -90,6 +92,8 @@ int cli_print_summary(FILE *f, const cr_model *m)
         col[C + c] = r->err_infinite;
         col[2 * C + c] = r->err_hinf / r->sigma_next;
         col[3 * C + c] = r->err_hinf <= r->bt_bound * (1 + 1e-9) ? 1.0 : 0.0;
+        col[4 * C + c] = r->band_db_max;
+        col[5 * C + c] = r->band_db_rms;
     }
     double med, mx;
     fprintf(f, "channels %zu  method %s  horizon %s  order %zu..%zu  max |pole| %.9f%s\n", C,
@@ -102,6 +106,18 @@ int cli_print_summary(FILE *f, const cr_model *m)
     size_t within = 0;
     for (size_t c = 0; c < C; c++) within += col[3 * C + c] > 0;
     fprintf(f, "H-inf within the balanced-truncation bound 2*sum(sigma_i>N): %zu of %zu channels\n", within, C);
+    if (v.rate > 0) {
+        fprintf(f, "sample rate %g Hz\n", v.rate);
+        if (med_max(col + 4 * C, C, 1, t, &med, &mx)) {
+            size_t w = 0;
+            for (size_t c = 1; c < C; c++)
+                if (v.record[c].band_db_max > v.record[w].band_db_max) w = c;
+            fprintf(f, "1/3-octave band error (20 Hz..%g Hz)  max over bands: median %.2f dB  max %.2f dB "
+                    "(channel %zu, band %.0f Hz)\n", v.rate / 2, med, mx, w, v.record[w].band_worst_hz);
+        }
+        if (med_max(col + 5 * C, C, 1, t, &med, &mx))
+            fprintf(f, "1/3-octave band error  rms over bands: median %.2f dB  max %.2f dB\n", med, mx);
+    }
     free(col);
     return 0;
 }
@@ -132,6 +148,7 @@ static int info_json(const cr_model *m, const char *path)
     put(root, "horizon", cJSON_CreateString(cli_horizon_name(v.horizon)), &ok);
     put(root, "channels", cJSON_CreateNumber((double)v.C), &ok);
     put(root, "max_modes", cJSON_CreateNumber((double)v.M), &ok);
+    put(root, "sample_rate", json_num(v.rate > 0 ? v.rate : NAN), &ok);
     cJSON *chs = ok ? cJSON_AddArrayToObject(root, "channel") : NULL;
     ok = ok && chs;
     int stable = 1;
@@ -155,6 +172,9 @@ static int info_json(const cr_model *m, const char *path)
         put(o, "bt_bound", json_num(r->bt_bound), &ok);
         put(o, "hinf_over_sigma", json_num(r->err_hinf / r->sigma_next), &ok);
         put(o, "within_bt_bound", cJSON_CreateBool(r->err_hinf <= r->bt_bound * (1 + 1e-9)), &ok);
+        put(o, "band_db_max", json_num(r->band_db_max), &ok);
+        put(o, "band_db_rms", json_num(r->band_db_rms), &ok);
+        put(o, "band_worst_hz", json_num(r->band_worst_hz), &ok);
         cJSON *modes = ok ? cJSON_AddArrayToObject(o, "modes") : NULL;
         ok = ok && modes;
         for (size_t j = 0; ok && j < v.M; j++) {
@@ -204,13 +224,18 @@ int cmd_info(int argc, char **argv)
             cr_model_destroy(m);
             return cli_error(a.cmd, "out of memory");
         }
-        printf("%7s %5s %11s %10s %10s %10s %10s %10s %8s\n", "channel", "order", "max|pole|", "err_window",
+        int bands = v.rate > 0;
+        printf("%7s %5s %11s %10s %10s %10s %10s %10s %8s", "channel", "order", "max|pole|", "err_window",
                "err_inf", "H-inf", "sigma_N+1", "bt_bound", "H/sigma");
+        if (bands) printf(" %8s %8s %8s", "band_max", "band_rms", "worst_Hz");
+        printf("\n");
         for (size_t c = 0; c < v.C; c++) {
             const cr_fit_record *r = &v.record[c];
-            printf("%7zu %5zu %11.8f %10.3e %10.3e %10.3e %10.3e %10.3e %8.3f\n", c, cr_model_order(m, c),
+            printf("%7zu %5zu %11.8f %10.3e %10.3e %10.3e %10.3e %10.3e %8.3f", c, cr_model_order(m, c),
                    cr_model_spectral_radius(m, c), r->err_window, r->err_infinite, r->err_hinf, r->sigma_next,
                    r->bt_bound, r->err_hinf / r->sigma_next);
+            if (bands) printf(" %8.2f %8.2f %8.0f", r->band_db_max, r->band_db_rms, r->band_worst_hz);
+            printf("\n");
         }
         rc = CLI_OK;
     }

@@ -8,11 +8,15 @@
 #include <string.h>
 
 static const char help[] =
-    "usage: convrec verify MODEL.safetensors KERNELS.npy [options]\n"
+    "usage: convrec verify MODEL.safetensors KERNELS [options]\n"
     "\n"
     "Run a random signal and an impulse through the model's recurrence and\n"
-    "through FFT convolution with the kernels (C, L), chunk by chunk, and print\n"
-    "the relative l2 difference of the outputs per channel and over all.\n"
+    "through FFT convolution with the kernels (C, L) (.npy or an audio file),\n"
+    "chunk by chunk, and print the relative l2 difference of the outputs per\n"
+    "channel and over all. When a sample rate is known (the model's, the audio\n"
+    "file's or --rate), also the third-octave band errors of each channel\n"
+    "against its kernel (largest and RMS over the bands from 20 Hz to rate/2,\n"
+    "dB, and the worst band).\n"
     "\n"
     "  --steps T              samples per run, 1 to 1000000000 (default 1000000)\n"
     "  --precision float|double\n"
@@ -20,6 +24,8 @@ static const char help[] =
     "  --seed S               seed of the random signal (default 1)\n"
     "  --threads T            threads of the convolution, 1 to 1024 (default:\n"
     "                         OMP_NUM_THREADS, else one per core)\n"
+    "  --rate FS              sample rate in Hz for the band errors (when neither\n"
+    "                         the model nor the kernel file has one)\n"
     "  --json                 print the figures as JSON\n"
     "  -h, --help             show this help\n";
 
@@ -101,11 +107,12 @@ static cr_status verify_run(const cr_model *m, const double *h, size_t C, size_t
 
 int cmd_verify(int argc, char **argv)
 {
-    const char *steps = NULL, *prec = NULL, *seed_s = NULL, *threads = NULL;
+    const char *steps = NULL, *prec = NULL, *seed_s = NULL, *threads = NULL, *rate_s = NULL;
     int json = 0;
     args a = {.cmd = "verify", .help = help};
     const args_opt opts[] = {{"--steps", &steps, NULL}, {"--precision", &prec, NULL}, {"--seed", &seed_s, NULL},
-                             {"--json", NULL, &json},   {"--threads", &threads, NULL}, {NULL, NULL, NULL}};
+                             {"--json", NULL, &json},   {"--threads", &threads, NULL},
+                             {"--rate", &rate_s, NULL}, {NULL, NULL, NULL}};
     int rc = args_scan(&a, argc, argv, opts);
     if (rc != ARGS_GO) return rc;
     if (a.npos != 2)
@@ -119,50 +126,75 @@ int cmd_verify(int argc, char **argv)
     else if (prec && strcmp(prec, "double") != 0) return cli_usage(a.cmd, "--precision must be float or double");
     int nth;
     if ((rc = cli_parse_threads(a.cmd, threads, &nth)) != CLI_OK) return rc;
+    double rate = 0, file_rate = 0;
+    if ((rc = cli_parse_rate(a.cmd, rate_s, &rate)) != CLI_OK) return rc;
     cr_model *m;
     cr_status st = cr_model_load(&m, a.pos[0]);
     if (st != CR_OK) return cli_status(a.cmd, st, "loading the model");
     double *h;
     size_t C, L;
-    if ((rc = cli_load_kernels(a.cmd, a.pos[1], &h, &C, &L)) != CLI_OK) {
+    if ((rc = cli_load_kernels(a.cmd, a.pos[1], &h, &C, &L, &file_rate)) != CLI_OK) {
         cr_model_destroy(m);
         return rc;
     }
     cr_model_view v;
     cr_model_get_view(m, &v);
     verify_acc *acc = calloc(2 * C, sizeof *acc);
+    cr_band_errors *be = calloc(C, sizeof *be);
+    /* the model's rate first: the kernels' file and --rate must agree with it */
+    if (v.rate > 0 && rate > 0 && rate != v.rate) {
+        rc = cli_error(a.cmd, "--rate %g Hz differs from the model's sample rate %g Hz", rate, v.rate);
+        goto done;
+    }
+    if (v.rate > 0) rate = v.rate;
+    if ((rc = cli_merge_rate(a.cmd, a.pos[1], file_rate, &rate)) != CLI_OK) goto done;
+    int bands = rate > 0 && cr_third_octave_bands(rate, NULL, NULL, NULL, 0) > 0;
     if (C != v.C) {
         rc = cli_error(a.cmd, "%s has %zu kernels but the model has %zu channels", a.pos[1], C, v.C);
         goto done;
     }
-    if (acc == NULL) {
+    if (acc == NULL || be == NULL) {
         rc = cli_error(a.cmd, "out of memory");
         goto done;
     }
     st = verify_run(m, h, C, L, T, 0, pf, (uint64_t)seed, nth, acc);
     if (st == CR_OK) st = verify_run(m, h, C, L, T < L ? L : T, 1, pf, 0, nth, acc + C);
+    for (size_t c = 0; bands && st == CR_OK && c < C; c++)
+        st = cr_model_band_errors(m, c, h + c * L, L, rate, &be[c], NULL, 0);
     if (st != CR_OK) {
         rc = cli_status(a.cmd, st, "verification");
         goto done;
     }
     double worst = 0, tot_num = 0, tot_den = 0;
     size_t worst_c = 0;
-    if (json) printf("{\"steps\": %zu, \"precision\": \"%s\", \"channel\": [", T, pf ? "float" : "double");
-    else
-        printf("%7s %14s %14s %14s %14s\n", "channel", "random_rel_l2", "impulse_rel_l2", "err_window",
+    if (json) {
+        printf("{\"steps\": %zu, \"precision\": \"%s\", ", T, pf ? "float" : "double");
+        if (bands) printf("\"sample_rate\": %.17g, ", rate);
+        printf("\"channel\": [");
+    } else {
+        printf("%7s %14s %14s %14s %14s", "channel", "random_rel_l2", "impulse_rel_l2", "err_window",
                "err_infinite");
+        if (bands) printf(" %11s %11s %9s", "band_db_max", "band_db_rms", "worst_Hz");
+        printf("\n");
+    }
     for (size_t c = 0; c < C; c++) {
         double er = acc[c].den > 0 ? sqrt(acc[c].num / acc[c].den) : sqrt(acc[c].num);
         double ei = acc[C + c].den > 0 ? sqrt(acc[C + c].num / acc[C + c].den) : sqrt(acc[C + c].num);
         tot_num += acc[c].num;
         tot_den += acc[c].den;
         if (er > worst || c == 0) { worst = er; worst_c = c; }
-        if (json)
+        if (json) {
             printf("%s{\"random_rel_l2\": %.6e, \"impulse_rel_l2\": %.6e, \"err_window\": %.6e, "
-                   "\"err_infinite\": %.6e}", c ? ", " : "", er, ei, v.record[c].err_window, v.record[c].err_infinite);
-        else if (C <= 64 || c < 8 || c == C - 1)
-            printf("%7zu %14.6e %14.6e %14.6e %14.6e\n", c, er, ei, v.record[c].err_window, v.record[c].err_infinite);
-        else if (c == 8)
+                   "\"err_infinite\": %.6e", c ? ", " : "", er, ei, v.record[c].err_window, v.record[c].err_infinite);
+            if (bands)
+                printf(", \"band_db_max\": %.6f, \"band_db_rms\": %.6f, \"band_worst_hz\": %.6f", be[c].db_max,
+                       be[c].db_rms, be[c].worst_hz);
+            printf("}");
+        } else if (C <= 64 || c < 8 || c == C - 1) {
+            printf("%7zu %14.6e %14.6e %14.6e %14.6e", c, er, ei, v.record[c].err_window, v.record[c].err_infinite);
+            if (bands) printf(" %11.3f %11.3f %9.0f", be[c].db_max, be[c].db_rms, be[c].worst_hz);
+            printf("\n");
+        } else if (c == 8)
             printf("%7s\n", "...");
     }
     double total = tot_den > 0 ? sqrt(tot_num / tot_den) : sqrt(tot_num);
@@ -174,6 +206,7 @@ int cmd_verify(int argc, char **argv)
                pf ? "float" : "double", total, worst_c, worst);
     rc = CLI_OK;
 done:
+    free(be);
     free(acc);
     free(h);
     cr_model_destroy(m);

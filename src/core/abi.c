@@ -28,6 +28,9 @@ static const abi_row rows[] = {
     CR__FIELD(cr_fit_record, h_norm),
     CR__FIELD(cr_fit_record, sigma_next),
     CR__FIELD(cr_fit_record, bt_bound),
+    CR__FIELD(cr_fit_record, band_db_max),
+    CR__FIELD(cr_fit_record, band_db_rms),
+    CR__FIELD(cr_fit_record, band_worst_hz),
 
     CR__STRUCT(cr_model_view),
     CR__FIELD(cr_model_view, C),
@@ -41,6 +44,7 @@ static const abi_row rows[] = {
     CR__FIELD(cr_model_view, record),
     CR__FIELD(cr_model_view, method),
     CR__FIELD(cr_model_view, horizon),
+    CR__FIELD(cr_model_view, rate),
 
     CR__STRUCT(cr_fit_options),
     CR__FIELD(cr_fit_options, method),
@@ -52,6 +56,15 @@ static const abi_row rows[] = {
     CR__FIELD(cr_fit_options, nthreads),
     CR__FIELD(cr_fit_options, progress),
     CR__FIELD(cr_fit_options, progress_ctx),
+    CR__FIELD(cr_fit_options, weight),
+    CR__FIELD(cr_fit_options, rate),
+    CR__FIELD(cr_fit_options, tol_db),
+
+    CR__STRUCT(cr_band_errors),
+    CR__FIELD(cr_band_errors, db_max),
+    CR__FIELD(cr_band_errors, db_rms),
+    CR__FIELD(cr_band_errors, worst_hz),
+    CR__FIELD(cr_band_errors, nbands),
 };
 
 size_t cr_abi_entries(void) { return sizeof rows / sizeof rows[0]; }

@@ -507,6 +507,7 @@ static cJSON *model_json(const cr_model *m)
                                      m->horizon == CR_HORIZON_INFINITE ? "infinite" : "window") &&
              cJSON_AddNumberToObject(root, "channels", (double)m->C) &&
              cJSON_AddNumberToObject(root, "max_modes", (double)m->M) &&
+             cJSON_AddItemToObject(root, "sample_rate", jnum(m->rate > 0 ? m->rate : NAN)) &&
              cJSON_AddStringToObject(root, "convention",
                                      "h[0] = d; h[k] = sum_m w_m Re(r_m lambda_m^(k-1)), "
                                      "w = 2 for a pair (stored once, pole im > 0), 1 for real");
@@ -522,11 +523,13 @@ static cJSON *model_json(const cr_model *m)
              add_item(o, "d", jnum(m->d[c])) &&
              add_item(o, "spectral_radius", jnum(cr_model_spectral_radius(m, c))) &&
              cJSON_AddNumberToObject(o, "length", (double)r->length);
-        const char *rk[] = {"err_window", "err_infinite", "err_hinf",
-                            "h_norm",     "sigma_next",   "bt_bound"};
-        double rv[] = {r->err_window, r->err_infinite, r->err_hinf,
-                       r->h_norm,     r->sigma_next,   r->bt_bound};
-        for (int t = 0; ok && t < 6; t++) {
+        const char *rk[] = {"err_window",  "err_infinite", "err_hinf",
+                            "h_norm",      "sigma_next",   "bt_bound",
+                            "band_db_max", "band_db_rms",  "band_worst_hz"};
+        double rv[] = {r->err_window,  r->err_infinite, r->err_hinf,
+                       r->h_norm,      r->sigma_next,   r->bt_bound,
+                       r->band_db_max, r->band_db_rms,  r->band_worst_hz};
+        for (int t = 0; ok && t < 9; t++) {
             ok = add_item(o, rk[t], jnum(rv[t]));
         }
         cJSON *modes = ok ? cJSON_AddArrayToObject(o, "modes") : NULL;

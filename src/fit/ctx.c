@@ -56,6 +56,7 @@ void cr__fitctx_free(cr__fitctx *c)
     if (c == NULL) return;
     cr__hsvd_free(&c->svd[0]);
     cr__hsvd_free(&c->svd[1]);
+    cr__wgrid_free(c->wgrid);
     free(c->work);
     memset(c, 0, sizeof *c);
 }

@@ -41,6 +41,9 @@ void cr_fit_options_default(cr_fit_options *o)
     o->nthreads = 0;
     o->progress = NULL;
     o->progress_ctx = NULL;
+    o->weight = CR_WEIGHT_NONE;
+    o->rate = 0.0;
+    o->tol_db = 0.0;
 }
 
 static cr__method_fn method_fn(cr_method m)
@@ -146,6 +149,57 @@ done:
     return st;
 }
 
+/* The largest band error of m (dB; +Inf when it cannot be computed). */
+static double band_max(cr__fitctx *c, const cr__modal *m)
+{
+    cr_band_errors be;
+    if (cr__modal_band_errors(m, c->h, c->L, c->rate, &be, NULL, 0) != CR_OK) return INFINITY;
+    return isnan(be.db_max) ? INFINITY : be.db_max;
+}
+
+/* Smallest order whose largest band error is within tol_db (dB): orders
+ * 0, 1, 2, 4, 8, ... until one meets it, then bisection between the last
+ * miss and the first hit (band errors need not fall monotonically with
+ * the order; this finds an order that meets tol_db, the smallest in the
+ * usual case where they do). If even maxN misses, the maxN fit. */
+static cr_status fit_tol_db(cr__fitctx *c, cr__method_fn fit, double tol_db, size_t maxN,
+                            cr__modal *best)
+{
+    cr__modal keep;
+    cr_status st = cr__modal_alloc(&keep, best->cap);
+    if (st != CR_OK) return st;
+    double e2;
+    size_t lo_fail = 0, hi_ok = 0, N = 0;
+    int found = 0;
+    for (;;) {
+        if ((st = fit_order(c, fit, N, best, &e2)) != CR_OK) goto done;
+        if (band_max(c, best) <= tol_db) {
+            hi_ok = N;
+            found = 1;
+            cr__modal_copy(&keep, best);
+            break;
+        }
+        lo_fail = N;
+        if (N >= maxN) goto done; /* best effort: the maxN fit is in best */
+        N = N == 0 ? 1 : 2 * N;
+        if (N > maxN) N = maxN;
+    }
+    while (found && hi_ok - lo_fail > 1) {
+        size_t mid = lo_fail + (hi_ok - lo_fail) / 2;
+        if ((st = fit_order(c, fit, mid, best, &e2)) != CR_OK) goto done;
+        if (band_max(c, best) <= tol_db) {
+            hi_ok = mid;
+            cr__modal_copy(&keep, best);
+        } else {
+            lo_fail = mid;
+        }
+    }
+    if (found) cr__modal_swap(&keep, best);
+done:
+    cr__modal_free(&keep);
+    return st;
+}
+
 /* A record figure scaled back to the kernel's scale must stay finite. */
 static cr_status unscale(double *x, double inv, const char *what)
 {
@@ -173,6 +227,9 @@ static cr_status fit_channel(const double *h0, size_t L, const cr_fit_options *o
 
     cr_status st = cr__fitctx_init(&c, h, L, o->horizon, o->margin);
     c.stats = stats;
+    c.weight = o->weight;
+    c.rate = o->rate;
+    c.base = method_fn(o->method);
     size_t cap = o->order > 0 ? o->order : maxN;
     if (st == CR_OK) st = cr__modal_alloc(&best, cap ? cap : 1);
     if (st != CR_OK) goto done;
@@ -182,13 +239,22 @@ static cr_status fit_channel(const double *h0, size_t L, const cr_fit_options *o
         best.n = 0;
         best.d = h[0];
     } else {
-        cr__method_fn fit = method_fn(o->method);
+        cr__method_fn fit = o->weight == CR_WEIGHT_OCTAVE ? cr__fit_weighted : method_fn(o->method);
         double e2;
         if (o->order > 0) st = fit_order(&c, fit, o->order < L - 1 ? o->order : L - 1, &best, &e2);
+        else if (o->tol_db > 0) st = fit_tol_db(&c, fit, o->tol_db, maxN, &best);
         else st = fit_tol(&c, fit, o->tol, maxN, &best);
     }
     if (st != CR_OK) goto done;
     if ((st = cr__modal_errors(&best, h, L, rec)) != CR_OK) goto done;
+    rec->band_db_max = rec->band_db_rms = rec->band_worst_hz = NAN;
+    if (o->rate > 0) { /* scale invariant: levels are ratios */
+        cr_band_errors be;
+        if ((st = cr__modal_band_errors(&best, h, L, o->rate, &be, NULL, 0)) != CR_OK) goto done;
+        rec->band_db_max = be.db_max;
+        rec->band_db_rms = be.db_rms;
+        rec->band_worst_hz = be.worst_hz;
+    }
     size_t Nact = cr__modal_order(&best);
     rec->sigma_next = rec->bt_bound = 0.0;
     if (L >= 2 && htail2 > 0) {
@@ -251,6 +317,19 @@ static cr_status check_options(const cr_fit_options *o, size_t C, size_t L)
         return cr__fail(CR_EINVAL, "cr_fit: tolerance %g must be positive and finite", o->tol);
     if (o->max_order > CR_MAX_ELEMS)
         return cr__fail(CR_EINVAL, "cr_fit: max_order %zu is absurd", o->max_order);
+    if (o->weight != CR_WEIGHT_NONE && o->weight != CR_WEIGHT_OCTAVE)
+        return cr__fail(CR_EINVAL, "cr_fit: unknown weighting %d", (int)o->weight);
+    if (!(o->rate == 0.0 || (o->rate > 0.0 && isfinite(o->rate))))
+        return cr__fail(CR_EINVAL, "cr_fit: sample rate %g must be positive and finite (0: "
+                        "unknown)", o->rate);
+    if (!(o->tol_db >= 0.0 && isfinite(o->tol_db)))
+        return cr__fail(CR_EINVAL, "cr_fit: band tolerance %g dB must be positive and finite (0: "
+                        "off)", o->tol_db);
+    int need_rate = o->weight == CR_WEIGHT_OCTAVE || (o->order == 0 && o->tol_db > 0);
+    if (need_rate && cr_third_octave_bands(o->rate, NULL, NULL, NULL, 0) == 0)
+        return cr__fail(CR_EINVAL, "cr_fit: %s needs a sample rate with third-octave bands from "
+                        "20 Hz to rate/2 (rate %g Hz)", o->weight == CR_WEIGHT_OCTAVE
+                        ? "octave weighting" : "a band tolerance (tol_db)", o->rate);
     return CR_OK;
 }
 
@@ -359,6 +438,7 @@ cr_status cr__fit_bank(const double *h, size_t C, size_t L, const cr_fit_options
         }
         if (st == CR_OK) {
             cr_model_set_info(model, o.method, o.horizon);
+            model->rate = o.rate;
             if (o.progress != NULL) o.progress(o.progress_ctx, C, C);
             *out = model;
         } else {

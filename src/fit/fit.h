@@ -12,6 +12,7 @@
  *   lsq.c        the design matrix, least-squares residues, tail rows
  *   varpro.c     variable projection (Gram and QR evaluations)
  *   lm.c         the damped least-squares driver every refinement uses
+ *   weighted.c   the octave-weighted fit for audio (CR_WEIGHT_OCTAVE)
  */
 #ifndef CONVREC_FIT_H
 #define CONVREC_FIT_H
@@ -40,6 +41,11 @@ typedef struct cr__fit_stats {
     size_t n_far;                      /* channels that took the far route */
 } cr__fit_stats;
 
+struct cr__fitctx;
+struct cr__wgrid;
+/* A method: see "Methods" below. */
+typedef cr_status (*cr__method_fn)(struct cr__fitctx *c, size_t N, cr__modal *out);
+
 typedef struct cr__fitctx {
     const double *h;
     size_t L;
@@ -53,6 +59,11 @@ typedef struct cr__fitctx {
      * search), 0 for none: methods may stop there, and long refinements
      * give up once their rate of progress cannot reach it. */
     double f_goal;
+    /* the weighted fit (weighted.c); zero after cr__fitctx_init */
+    cr_weight weight;         /* CR_WEIGHT_OCTAVE: cr__fit_weighted's objective */
+    double rate;              /* sample rate in Hz (0: unknown) */
+    cr__method_fn base;       /* the unweighted method it starts from (NULL: auto) */
+    struct cr__wgrid *wgrid;  /* its frequency grid, built on first use */
 } cr__fitctx;
 
 /* h (length L >= 1, finite) must outlive the context; margin in [0, 1). */
@@ -75,11 +86,18 @@ double cr__fit_clock(void);
  * may have a lower order when the kernel is exactly represented by fewer
  * modes.
  * --------------------------------------------------------------------- */
-typedef cr_status (*cr__method_fn)(cr__fitctx *c, size_t N, cr__modal *out);
 cr_status cr__fit_bt(cr__fitctx *c, size_t N, cr__modal *out);      /* bt.c */
 cr_status cr__fit_pencil(cr__fitctx *c, size_t N, cr__modal *out);  /* pencil.c */
 cr_status cr__fit_hna(cr__fitctx *c, size_t N, cr__modal *out);     /* hna.c */
 cr_status cr__fit_auto(cr__fitctx *c, size_t N, cr__modal *out);    /* auto.c */
+/* weighted.c: the octave-weighted fit (c->weight, c->rate > 0), started
+ * from c->base's fit of order N and a log-frequency grid of poles. */
+cr_status cr__fit_weighted(cr__fitctx *c, size_t N, cr__modal *out);
+void cr__wgrid_free(struct cr__wgrid *g);
+/* For tests: the largest difference between the analytic gradient of the
+ * weighted objective at m's poles (with least-squares coefficients) and
+ * central differences, relative to the gradient's largest entry. */
+cr_status cr__weighted_gradcheck(cr__fitctx *c, const cr__modal *m, double *maxrel);
 
 /* The same from a decomposition computed beforehand: bt needs the
  * INFINITE (zero-padded) one with right vectors, pencil the WINDOW one

@@ -22,6 +22,9 @@ static void record_reset(cr_fit_record *r)
     r->h_norm = NAN;
     r->sigma_next = NAN;
     r->bt_bound = NAN;
+    r->band_db_max = NAN;
+    r->band_db_rms = NAN;
+    r->band_worst_hz = NAN;
 }
 
 cr_status cr_model_create(cr_model **m, size_t C, size_t M)
@@ -90,6 +93,7 @@ cr_status cr_model_copy(const cr_model *m, cr_model **out)
     memcpy(p->record, m->record, m->C * sizeof(cr_fit_record));
     p->method = m->method;
     p->horizon = m->horizon;
+    p->rate = m->rate;
     *out = p;
     return CR_OK;
 }
@@ -149,6 +153,7 @@ cr_status cr_model_get_view(const cr_model *m, cr_model_view *v)
     v->record = m->record;
     v->method = m->method;
     v->horizon = m->horizon;
+    v->rate = m->rate;
     return CR_OK;
 }
 
@@ -199,6 +204,18 @@ void cr_model_set_info(cr_model *m, cr_method method, cr_horizon horizon)
     m->method = method;
     m->horizon = horizon;
 }
+
+cr_status cr_model_set_rate(cr_model *m, double rate)
+{
+    if (!m) return cr__fail(CR_EINVAL, "cr_model_set_rate: NULL model");
+    if (!(rate == 0.0 || (rate > 0.0 && isfinite(rate))))
+        return cr__fail(CR_EINVAL, "cr_model_set_rate: sample rate %g must be positive and finite "
+                        "(or 0: unknown)", rate);
+    m->rate = rate;
+    return CR_OK;
+}
+
+double cr_model_rate(const cr_model *m) { return m ? m->rate : 0.0; }
 
 /* ---------------------------------------------------------------------
  * Kernel

@@ -107,6 +107,7 @@ struct cr_model {
     cr_fit_record *record;  /* (C) */
     cr_method method;
     cr_horizon horizon;
+    double rate;            /* sample rate in Hz, 0 = unknown */
 };
 
 /* Channel c as a borrowed cr__modal (n = M, unused modes included and
@@ -114,5 +115,25 @@ struct cr_model {
 cr__modal cr__model_channel(const cr_model *m, size_t c);
 /* Channel c = x (x->n <= M; modes validated as cr_model_set_channel does). */
 cr_status cr__model_set_modal(cr_model *m, size_t c, const cr__modal *x);
+
+/* ---------------------------------------------------------------------
+ * Audio measures (audio.c): third-octave band errors
+ * --------------------------------------------------------------------- */
+
+/* The band errors of channel m against h (length L) at rate (see
+ * cr_model_band_errors); band_db (optional, cap >= nbands) receives the
+ * signed errors. CR_EINVAL for a rate with no band. */
+cr_status cr__modal_band_errors(const cr__modal *m, const double *h, size_t L, double rate,
+                                cr_band_errors *out, double *band_db, size_t cap);
+/* The size of the frequency grid of the band errors: the FFTW-friendly
+ * n >= max(8 L, 4 rate); 0 on overflow. */
+size_t cr__band_grid(size_t L, double rate);
+/* Bins [j0[b], j1[b]) of the nb bands with edges lo, hi (from
+ * cr_third_octave_bands) on the n-point grid f_j = j rate / n. */
+void cr__band_bins(double rate, size_t n, size_t nb, const double *lo, const double *hi,
+                   size_t *j0, size_t *j1);
+/* The modal transfer function Hhat(z) at z = e^{i w}, w = 2 pi j / n for
+ * j = j0 .. j1-1, into H (interleaved re, im), in closed form. */
+void cr__modal_freqresp(const cr__modal *m, size_t n, size_t j0, size_t j1, double *H);
 
 #endif

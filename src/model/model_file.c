@@ -18,15 +18,18 @@ enum { DT_F64, DT_I64, DT_U8 };
 static const char *const dt_name[] = {"F64", "I64", "U8"};
 static const size_t dt_size[] = {8, 8, 1};
 
-/* Per-channel record fields, in file order. */
+/* Per-channel record fields, in file order. The band errors came later:
+ * files without them load with NaN (unknown). */
 static const char *const rec_f64[] = {"err_window", "err_infinite", "err_hinf",
-                                      "h_norm",     "sigma_next",   "bt_bound"};
-#define N_REC_F64 6
+                                      "h_norm",     "sigma_next",   "bt_bound",
+                                      "band_db_max", "band_db_rms", "band_worst_hz"};
+#define N_REC_F64 9
+#define N_REC_F64_REQUIRED 6
 
 /* Tensors of a model file, in file order (8-byte types first so every
  * tensor is aligned when the data starts at a multiple of 8). */
 enum {
-    T_POLES, T_RESIDUES, T_D, T_REC0, /* T_REC0 .. T_REC0 + 5: rec_f64 */
+    T_POLES, T_RESIDUES, T_D, T_REC0, /* T_REC0 .. T_REC0 + 8: rec_f64 */
     T_ORDERS = T_REC0 + N_REC_F64, T_LENGTH, T_KINDS, N_TENSORS
 };
 
@@ -42,6 +45,9 @@ static const char *tensor_name(int t)
     default: return rec_f64[t - T_REC0];
     }
 }
+
+/* Tensors that older files lack. */
+static int tensor_optional(int t) { return t >= T_REC0 + N_REC_F64_REQUIRED && t < T_ORDERS; }
 
 static int tensor_dtype(int t)
 {
@@ -137,6 +143,10 @@ cr_status cr_model_save(const cr_model *m, const char *path)
     snprintf(buf, sizeof buf, "%zu", M);
     ok = ok && add_str(meta, "max_modes", buf);
     ok = ok && add_str(meta, "convrec_version", cr_version());
+    if (m->rate > 0.0) {
+        snprintf(buf, sizeof buf, "%.17g", m->rate);
+        ok = ok && add_str(meta, "sample_rate", buf);
+    }
     for (int t = 0; ok && t < N_TENSORS; t++) {
         cJSON *e = cJSON_AddObjectToObject(root, tensor_name(t));
         size_t shape[3];
@@ -177,8 +187,9 @@ cr_status cr_model_save(const cr_model *m, const char *path)
     }
     for (size_t c = 0; c < C; c++) {
         const cr_fit_record *r = &m->record[c];
-        double rv[N_REC_F64] = {r->err_window, r->err_infinite, r->err_hinf,
-                                r->h_norm,     r->sigma_next,   r->bt_bound};
+        double rv[N_REC_F64] = {r->err_window,  r->err_infinite, r->err_hinf,
+                                r->h_norm,      r->sigma_next,   r->bt_bound,
+                                r->band_db_max, r->band_db_rms,  r->band_worst_hz};
         put_f64(data + off[T_D] + 8 * c, m->d[c]);
         for (int k = 0; k < N_REC_F64; k++) put_f64(data + off[T_REC0 + k] + 8 * c, rv[k]);
         put_le64(data + off[T_ORDERS] + 8 * c, (uint64_t)cr_model_order(m, c));
@@ -209,10 +220,10 @@ static int parse_size(const char *s, size_t *out)
     return 1;
 }
 
-/* Names, dtypes, metadata and shapes; fills ti (by tensor), C, M, method,
- * horizon. */
+/* Names, dtypes, metadata and shapes; fills ti (by tensor; NULL for a
+ * missing optional one), C, M, method, horizon, rate (0: unknown). */
 static cr_status check_schema(const cr__st_file *sf, const cr__st_tensor **ti, size_t *Cp,
-                              size_t *Mp, cr_method *method, cr_horizon *horizon)
+                              size_t *Mp, cr_method *method, cr_horizon *horizon, double *rate)
 {
     const char *path = sf->path;
     for (size_t i = 0; i < sf->n; i++) {
@@ -224,6 +235,7 @@ static cr_status check_schema(const cr__st_file *sf, const cr__st_tensor **ti, s
         ti[t] = x; /* names are unique (the reader refuses duplicates) */
     }
     for (int t = 0; t < N_TENSORS; t++) {
+        if (!ti[t] && tensor_optional(t)) continue;
         if (!ti[t])
             return cr__fail(CR_EFORMAT, "%s: header: missing tensor '%s'", path, tensor_name(t));
         if (strcmp(ti[t]->dtype, dt_name[tensor_dtype(t)]) != 0)
@@ -232,6 +244,7 @@ static cr_status check_schema(const cr__st_file *sf, const cr__st_tensor **ti, s
     }
     if (!sf->has_meta) return cr__fail(CR_EFORMAT, "%s: header: missing __metadata__", path);
     const char *fmt = NULL, *ver = NULL, *meth = NULL, *hor = NULL, *ch = NULL, *mm = NULL;
+    const char *sr = NULL;
     for (size_t i = 0; i < sf->nmeta; i++) {
         const char *k = sf->meta[i].key, *v = sf->meta[i].value; /* unique keys, strings */
         if (strcmp(k, "format") == 0) fmt = v;
@@ -240,6 +253,7 @@ static cr_status check_schema(const cr__st_file *sf, const cr__st_tensor **ti, s
         else if (strcmp(k, "horizon") == 0) hor = v;
         else if (strcmp(k, "channels") == 0) ch = v;
         else if (strcmp(k, "max_modes") == 0) mm = v;
+        else if (strcmp(k, "sample_rate") == 0) sr = v;
         /* other keys (convrec_version, user notes) are informative */
     }
     if (!fmt || strcmp(fmt, FORMAT_NAME) != 0)
@@ -268,6 +282,15 @@ static cr_status check_schema(const cr__st_file *sf, const cr__st_tensor **ti, s
         else if (strcmp(hor, "window") != 0)
             return cr__fail(CR_EFORMAT, "%s: unknown horizon '%s'", path, hor);
     }
+    *rate = 0.0; /* files without it: unknown */
+    if (sr) {
+        char *e = NULL;
+        double v = strtod(sr, &e);
+        if (e == sr || *e != '\0' || !(v > 0.0) || !isfinite(v))
+            return cr__fail(CR_EFORMAT, "%s: __metadata__ sample_rate '%s' is not a positive "
+                            "number", path, sr);
+        *rate = v;
+    }
     size_t C, M;
     if (!ch || !parse_size(ch, &C) || !mm || !parse_size(mm, &M))
         return cr__fail(CR_EFORMAT, "%s: __metadata__ channels/max_modes missing or not integers",
@@ -278,6 +301,7 @@ static cr_status check_schema(const cr__st_file *sf, const cr__st_tensor **ti, s
         return cr__fail(CR_EOVERFLOW, "%s: %zu channels x %zu modes is absurdly large", path, C,
                         M);
     for (int t = 0; t < N_TENSORS; t++) {
+        if (!ti[t]) continue; /* optional */
         size_t shape[3];
         int nd = tensor_shape(t, C, M, shape);
         int bad = ti[t]->ndim != nd;
@@ -336,7 +360,8 @@ cr_status cr_model_load_ex(cr_model **out, const char *path, unsigned flags)
     size_t C = 0, M = 0;
     cr_method method = CR_METHOD_NONE;
     cr_horizon horizon = CR_HORIZON_WINDOW;
-    s = check_schema(&sf, ti, &C, &M, &method, &horizon);
+    double rate = 0.0;
+    s = check_schema(&sf, ti, &C, &M, &method, &horizon, &rate);
     if (s != CR_OK) goto fail;
     s = cr__st_check_ranges(&sf);
     if (s != CR_OK) goto fail;
@@ -425,10 +450,11 @@ cr_status cr_model_load_ex(cr_model **out, const char *path, unsigned flags)
             goto fail;
         }
         cr_fit_record *r = &m->record[c];
-        double *rv[N_REC_F64] = {&r->err_window, &r->err_infinite, &r->err_hinf,
-                                 &r->h_norm,     &r->sigma_next,   &r->bt_bound};
+        double *rv[N_REC_F64] = {&r->err_window,  &r->err_infinite, &r->err_hinf,
+                                 &r->h_norm,      &r->sigma_next,   &r->bt_bound,
+                                 &r->band_db_max, &r->band_db_rms,  &r->band_worst_hz};
         for (int t = 0; t < N_REC_F64; t++) {
-            *rv[t] = get_f64(AT(T_REC0 + t, c, 8));
+            *rv[t] = ti[T_REC0 + t] ? get_f64(AT(T_REC0 + t, c, 8)) : NAN;
             s = check_record_value(path, c, rec_f64[t], *rv[t]);
             if (s != CR_OK) goto fail;
         }
@@ -438,6 +464,7 @@ cr_status cr_model_load_ex(cr_model **out, const char *path, unsigned flags)
 #undef AT
     m->method = method;
     m->horizon = horizon;
+    m->rate = rate;
     if (!(flags & CR_LOAD_ALLOW_UNSTABLE)) {
         s = cr_model_check_stable(m, 0.0);
         if (s != CR_OK) {

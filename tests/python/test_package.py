@@ -62,7 +62,7 @@ def _mirror(fields):
     # a member of the wrong size shifts everything after it
     (lambda f: [("order", ctypes.c_uint32)] + f[1:], r"cr_fit_record\.order: package \(offset, size\) \(0, 4\)"),
     # a member the package does not know
-    (lambda f: f[:-1], r"cr_fit_record\.bt_bound: in the library, not in this package"),
+    (lambda f: f[:-1], r"cr_fit_record\.band_worst_hz: in the library, not in this package"),
     # a member the library does not have
     (lambda f: f + [("extra", ctypes.c_double)], r"cr_fit_record\.extra: in this package, not in the library"),
     # two members swapped: same size, wrong offsets
@@ -82,8 +82,8 @@ def test_abi_mismatch_stops_the_import(tmp_path):
     pkg = os.path.dirname(convrec.__file__)
     shutil.copytree(pkg, tmp_path / "convrec", ignore=shutil.ignore_patterns("__pycache__"))
     src = (tmp_path / "convrec" / "_clib.py").read_text()
-    broken = src.replace('("method", ctypes.c_int), ("horizon", ctypes.c_int)]',
-                         '("method", ctypes.c_int64), ("horizon", ctypes.c_int)]')
+    broken = src.replace('("method", ctypes.c_int), ("horizon", ctypes.c_int), ("rate", ctypes.c_double)]',
+                         '("method", ctypes.c_int64), ("horizon", ctypes.c_int), ("rate", ctypes.c_double)]')
     assert broken != src
     (tmp_path / "convrec" / "_clib.py").write_text(broken)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
