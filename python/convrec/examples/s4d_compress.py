@@ -242,7 +242,8 @@ def kernel_metrics(red):
             "sigma_rel_median": _med(sig / hn), "sigma_rel_max": _max(sig / hn),
             "ratio_median": _med(ratio), "ratio_max": _max(ratio),
             "seconds_sum": float(s.sum()), "seconds_median": _med(s), "wall": float(red["wall"]),
-            "slowest": [(int(red["channels"][i]), float(s[i])) for i in slow]}
+            "slowest": [(int(red["channels"][i]), float(s[i])) for i in slow],
+            "over_1s": int((s > 1).sum()), "seconds": [float(v) for v in s]}
 
 
 @torch.no_grad()
