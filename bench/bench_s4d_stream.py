@@ -4,8 +4,15 @@ convolution mode and streamed pixel by pixel (convrec.examples.s4d_scifar).
 
 Prints one table: per configuration, the time per pixel and the relative
 difference of the logits against convolution mode in the same precision.
-"Convolution, per new pixel" is what generation without a recurrence costs:
-one full-sequence pass for each new pixel (the time of a pass at L = 1024).
+Three ways to get the logits of every prefix (what a generator needs, one
+new pixel at a time) or of the whole sequence:
+- "FFT convolution, whole sequence": one pass over all L = 1024 pixels,
+  divided by L (only the final logits; no per-pixel output);
+- "convolution re-run over the growing prefix": what a naive generator
+  does, one convolution-mode pass over x[:, :t] for each new pixel t; the
+  time per pixel is the mean of a pass's time over t = 1..L, measured at the
+  32 midpoints t = 16, 48, ..., 1008 (each standing for 32 prefix lengths);
+- "streamed": one step per pixel through the recurrences.
 The kernels of convolution mode are evaluated once, outside the timing.
 Streaming runs one Python-level step per pixel and layer (Recurrence.step,
 then the pointwise layers), so at these sizes its time is mostly the
@@ -14,7 +21,7 @@ interpreter's and torch's per-call overhead, not arithmetic.
     build/python-venv/bin/python bench/bench_s4d_stream.py [CHECKPOINT] > docs/results/bench_s4d_stream.txt
 
 Needs the installed package (make check installs it into build/python-venv)
-and torch. Short: a few seconds per configuration.
+and torch. About a minute in all (the growing prefix at batch 16 is most of it).
 """
 import os
 import sys
@@ -52,9 +59,10 @@ def main():
             ks = n.kernels(x.shape[1])  # evaluated once, as a deployed model would keep them
             with torch.no_grad():
                 t_conv, ref = timed(lambda: n(x, kernels=ks), 3)
-            L = x.shape[1]
-            rows = [("convolution (FFT), whole sequence", t_conv / L, 0.0),
-                    ("convolution, per new pixel", t_conv, 0.0)]
+                L = x.shape[1]
+                t_prefix = [timed(lambda: n(x[:, :t], kernels=ks), 1)[0] for t in range(16, L, 32)]
+            rows = [("FFT convolution, whole sequence", t_conv / L, 0.0),
+                    ("convolution re-run, growing prefix", sum(t_prefix) / len(t_prefix), 0.0)]
             for backend in ("c", "torch"):
                 s = ex.StreamingClassifier(n, backend=backend, dtype=dtype)
                 t = time.perf_counter()

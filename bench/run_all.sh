@@ -38,4 +38,16 @@ log bench_export_fixed; CONVREC_LIB="$build/.libs" PYTHONPATH="$src/python" "$py
 log bench_fit;    "$build/bench/bench_fit" | tee "$out/bench_fit.txt"
 log bench_weighted; CONVREC_LIB="$build/.libs" PYTHONPATH="$src/python" OMP_NUM_THREADS=1 "$py" "$src/bench/bench_weighted.py" ${quick:+--quick} | tee "$out/bench_weighted.txt"
 [ -z "$study" ] || log study_convergence; [ -z "$study" ] || "$py" "$src/bench/study_convergence.py" ${quick:+--quick} --out "$out/study" | tail -40 | tee "$out/study_summary.txt"
+# the S4D network (needs torch and the shared data checkpoint); its compression
+# study is long (about 40 minutes on 2 cores)
+ck="$src/../shared/data/checkpoints/s4d_scifar.pth"
+if "$py" -c 'import torch' 2>/dev/null && [ -f "$ck" ]; then
+    export CONVREC_LIB="$build/.libs" PYTHONPATH="$src/python"
+    log bench_s4d_stream; "$py" "$src/bench/bench_s4d_stream.py" "$ck" | tee "$out/bench_s4d_stream.txt"
+    [ -z "$study" ] || log study_s4d_compress
+    [ -z "$study" ] || "$py" "$src/bench/study_s4d_compress.py" --per-layer --json "$out/s4d_compress.json" "$ck" |
+        tee "$out/s4d_compress.txt"
+else
+    log "bench_s4d_stream, study_s4d_compress: skipped (no torch or no $ck)"
+fi
 log "done: $out"

@@ -122,6 +122,31 @@ class S4DClassifier(nn.Module):
         """Every layer's convolution kernel (H, L), evaluated in dtype."""
         return [layer.conv_kernel(L, dtype) for layer in self.s4_layers]
 
+    def layer_models(self, length=1024):
+        """Every layer's exact modal model (convrec.Model, order 2N per
+        channel; convrec.torch.from_s4d), with records against its kernel at
+        `length` (the training length 1024 by default), so that
+        model.reduce(order=n) fits each channel on that window."""
+        sd = self.state_dict()
+        return [crt.from_s4d(sd, prefix=f"s4_layers.{i}.", length=length)
+                for i in range(len(self.s4_layers))]
+
+    def kernels_of(self, models, L, dtype=torch.float64):
+        """The convolution kernels (H, L) that make the network compute with
+        the given models (one convrec.Model per layer, e.g. reduced ones):
+        a model's impulse response is K + D delta (its d holds the layer's D
+        plus K[0]), and the layer adds D u itself, so D is taken off at k = 0."""
+        if len(models) != len(self.s4_layers):
+            raise ValueError(f"{len(models)} models for {len(self.s4_layers)} layers")
+        out = []
+        for i, (m, layer) in enumerate(zip(models, self.s4_layers)):
+            if m.channels != layer.D.shape[0]:
+                raise ValueError(f"layer {i}: a model of {m.channels} channels for {layer.D.shape[0]}")
+            k = torch.from_numpy(m.kernel(L))
+            k[:, 0] -= layer.D.detach().to(torch.float64)
+            out.append(k.to(dtype))
+        return out
+
     def forward(self, x, kernel_dtype=torch.float64, kernels=None):
         """Convolution mode: x (B, L, 3) -> logits (B, 10). The kernels are
         evaluated in kernel_dtype (float64: exact; the layer's own float32
@@ -141,17 +166,27 @@ class S4DClassifier(nn.Module):
 
 class StreamingClassifier(nn.Module):
     """The same network, one pixel per step: a convrec Recurrence per S4D layer
-    (exact modal import, no fit), the pointwise parts per step, the mean
-    accumulated. dtype float32 or float64; backend "c" or "torch"."""
+    (by default the exact modal import, no fit), the pointwise parts per step,
+    the mean accumulated. dtype float32 or float64; backend "c" or "torch".
+    models: one convrec.Model per layer to run instead (e.g. the exact ones
+    reduced with model.reduce(order=n)); then the logits are those of
+    net(x, kernels=net.kernels_of(models, L))."""
 
-    def __init__(self, net, backend="c", dtype=torch.float32):
+    def __init__(self, net, backend="c", dtype=torch.float32, models=None):
         super().__init__()
         self.net = copy.deepcopy(net).to(dtype).eval()
         self.dtype = dtype
         sd = net.state_dict()
-        self.recs = nn.ModuleList([
-            crt.Recurrence(crt.from_s4d(sd, prefix=f"s4_layers.{i}."), dtype=dtype, backend=backend)
-            for i in range(len(net.s4_layers))])
+        n = len(net.s4_layers)
+        if models is None:
+            models = [crt.from_s4d(sd, prefix=f"s4_layers.{i}.") for i in range(n)]
+        elif len(models) != n:
+            raise ValueError(f"{len(models)} models for {n} layers")
+        for i, (m, layer) in enumerate(zip(models, net.s4_layers)):
+            if m.channels != layer.D.shape[0]:
+                raise ValueError(f"layer {i}: a model of {m.channels} channels for {layer.D.shape[0]}")
+        # a Recurrence's output is the model's full response, K * u + D u
+        self.recs = nn.ModuleList([crt.Recurrence(m, dtype=dtype, backend=backend) for m in models])
 
     def initial_state(self, batch):
         return {"layers": [None] * len(self.recs), "sum": None, "t": 0, "batch": int(batch)}
