@@ -43,6 +43,15 @@ static const char usage_text[] =
     "                        stream through the recurrence and compare with FFT\n"
     "                        convolution by the kernels (options: --seed S,\n"
     "                        --threads T, --json)\n"
+    "  study KERNELS... -o DIR [--orders 2,4,8 | 2..64] [options]\n"
+    "                        error against order for every method and horizon,\n"
+    "                        against the Hankel bounds: DIR/study.json and a page\n"
+    "                        (options --horizon, --methods, --channels SPEC)\n"
+    "  report MODEL [KERNELS] -o DIR [--channels SPEC] [--format png|pdf|svg]\n"
+    "                        one self-contained page of tables and figures for a\n"
+    "                        model (or a study.json)\n"
+    "                        (study and report run python3 -m convrec: they need\n"
+    "                        the Python package and matplotlib)\n"
     "\n"
     "Exit status: 0 success, 1 bad input or numerical failure, 2 usage error.\n"
     "No output file is ever half-written, and no command writes over one of\n"
@@ -54,7 +63,8 @@ static const struct {
 } commands[] = {
     {"fit", cmd_fit},       {"kernel", cmd_kernel}, {"filter", cmd_filter},
     {"conv", cmd_conv},     {"hsv", cmd_hsv},       {"info", cmd_info},
-    {"export", cmd_export}, {"verify", cmd_verify},
+    {"export", cmd_export}, {"verify", cmd_verify}, {"study", cmd_study},
+    {"report", cmd_report},
 };
 
 /* libconvrec calls LAPACK only inside its own per-channel OpenMP loops and
