@@ -69,10 +69,10 @@ def channel_figure(ch):
     a = ax[0, 0]
     k = np.arange(L)
     if h is not None:
-        a.plot(k * tscale, h, color="C0", lw=1.0, label="kernel h")
-    a.plot(k * tscale, g[:L], color="C1", lw=1.0, ls="--" if h is not None else "-", label="model ĥ")
+        a.plot(k * tscale, h, color="C0", lw=1.0, label="kernel h", zorder=3)
+    a.plot(k * tscale, g[:L], color="C1", lw=1.0, ls="--" if h is not None else "-", label="model ĥ", zorder=4)
     if h is not None:
-        a.plot(k * tscale, h - g[:L], color="C3", lw=0.8, label="error h − ĥ")
+        a.plot(k * tscale, h - g[:L], color="C3", lw=0.8, alpha=0.8, label="error h − ĥ", zorder=2)
     a.set_xlabel(tunit)
     a.set_ylabel("amplitude (kernel units)")
     a.set_title("impulse response, k < L")
@@ -85,12 +85,12 @@ def channel_figure(ch):
     ref = np.max(np.abs(h)) if h is not None and np.any(h) else max(np.max(np.abs(g)), TINY)
     if h is not None:
         kin = kk[kk < L]
-        a.plot(kin * tscale, db(h[kin], ref), color="C0", lw=0.8, label="kernel |h| (zero for k ≥ L)")
-    a.plot(kk * tscale, db(g[kk], ref), color="C1", lw=0.8, label="model |ĥ|")
+        a.plot(kin * tscale, db(h[kin], ref), color="C0", lw=0.8, label="kernel |h| (zero for k ≥ L)", zorder=3)
+    a.plot(kk * tscale, db(g[kk], ref), color="C1", lw=0.8, label="model |ĥ|", zorder=4)
     if h is not None:
         e = np.concatenate([h - g[:L], -g[L:]])
         ke = kk if ch["horizon"] == "infinite" else kk[kk < L]
-        a.plot(ke * tscale, db(e[ke], ref), color="C3", lw=0.8,
+        a.plot(ke * tscale, db(e[ke], ref), color="C3", lw=0.8, alpha=0.8, zorder=2,
                label="error |h − ĥ|" + (" (k ≥ L counts: infinite horizon)" if ch["horizon"] == "infinite"
                                          else " on k < L (window horizon)"))
     a.axvline(L * tscale, color="0.4", lw=1.0, ls=":", label=f"end of the kernel, k = L = {L}")
@@ -133,12 +133,12 @@ def channel_figure(ch):
     Hm = model_response(ch["poles"], ch["residues"], ch["kinds"], ch["d"], w)
     f = w / (2 * np.pi) * (rate if rate else 1.0)
     fi = _thin_log(w.size)
-    a.plot(f[fi], db(Hm[fi]), color="C1", lw=1.0, ls="--" if h is not None else "-", label="model |Ĥ|")
+    a.plot(f[fi], db(Hm[fi]), color="C1", lw=1.0, ls="--" if h is not None else "-", label="model |Ĥ|", zorder=4)
     if h is not None:
         Hk = np.fft.rfft(h, n)
         E = np.abs(Hk - Hm)
-        a.plot(f[fi], db(Hk[fi]), color="C0", lw=1.0, label="kernel |H|", zorder=1)
-        a.plot(f[fi], db(E[fi]), color="C3", lw=0.8, label=f"error |H − Ĥ| (max {np.max(E):.3g})")
+        a.plot(f[fi], db(Hk[fi]), color="C0", lw=1.0, label="kernel |H|", zorder=3)
+        a.plot(f[fi], db(E[fi]), color="C3", lw=0.8, alpha=0.8, zorder=2, label=f"error |H − Ĥ| (max {np.max(E):.3g})")
     sig = ch["record"].get("sigma_next")
     if sig and sig > 0:
         a.axhline(db(sig), color="black", lw=1.2, ls=":",
@@ -309,6 +309,6 @@ def study_figure(panels, settings, quantity):
             "l2": "relative l2 error against order (window fits: k < L; infinite fits: all k ≥ 0)",
             "time": "time per fit against order (one channel, one thread)"}[quantity]
     fig.suptitle(head, fontsize=11)
-    fig.subplots_adjust(left=0.6 / width, right=1 - 0.15 / width, top=1 - 0.6 / height,
+    fig.subplots_adjust(left=0.8 / width, right=1 - 0.15 / width, top=1 - 0.6 / height,
                         bottom=(0.21 * legrows + 0.6) / height, hspace=0.55, wspace=0.3)
     return fig

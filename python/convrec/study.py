@@ -188,7 +188,8 @@ def build_parser(sub=None):
               epilog=CHANNELS_GRAMMAR + "\n\nExit status: 0 done, 1 bad input, 2 usage error, 130 interrupted.")
     p = sub.add_parser("study", **kw) if sub is not None else argparse.ArgumentParser(**kw)
     p.add_argument("kernels", nargs="+", metavar="KERNELS",
-                   help="kernel files (.npy (L,) or (C, L) float32/float64, or .wav); each is a family")
+                   help="kernel files (.npy (L,) or (C, L) float32/float64, or .wav), each a family named by "
+                        "the file (or NAME=FILE)")
     p.add_argument("-o", dest="out", required=True, metavar="DIR", help="output folder (made if missing)")
     p.add_argument("--orders", default=DEFAULT_ORDERS, metavar="LIST",
                    help=f"orders N: 2,4,8 or 2..64 (every order) or 2..64:2 (default {DEFAULT_ORDERS})")
@@ -229,12 +230,12 @@ def run(args):
     # every input is read and checked before anything is written or fitted
     families = []
     names = set()
-    for path in args.kernels:
+    for arg in args.kernels:
+        name, path = family_name(arg)
         H, rate = load_kernels(path)
         if H.shape[1] < 2:
             raise UserError(f"{path}: kernels of length {H.shape[1]} have nothing to fit (no Hankel singular values)")
         chans, _ = parse_channels(args.channels, H.shape[0], what=f"--channels (in {path})")
-        name = os.path.splitext(os.path.basename(path))[0]
         base, i = name, 2
         while name in names:
             name, i = f"{base}-{i}", i + 1
@@ -356,6 +357,20 @@ def run(args):
             os._exit(130)  # fits still running in daemon threads cannot be joined
         return 130
     return 0
+
+
+def family_name(arg):
+    """NAME=PATH names a family; else the file's name without extension, or its
+    folder's when the file is just called kernels.*."""
+    if "=" in arg and not os.path.exists(arg):
+        name, path = arg.split("=", 1)
+        if not name or not path:
+            raise UserError(f"'{arg}': give a kernel file, or NAME=FILE")
+        return name, path
+    stem = os.path.splitext(os.path.basename(arg))[0]
+    if stem in ("kernels", "kernel") and os.path.basename(os.path.dirname(os.path.abspath(arg))):
+        stem = os.path.basename(os.path.dirname(os.path.abspath(arg)))
+    return stem, arg
 
 
 def _version():

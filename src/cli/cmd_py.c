@@ -25,7 +25,7 @@ static const char study_help[] =
     "matplotlib: Debian python3-matplotlib).\n"
     "\n"
     "  KERNELS                .npy (L,) or (C, L) float32/float64, or .wav; one\n"
-    "                         family per file\n"
+    "                         family per file, named by the file (or NAME=FILE)\n"
     "  -o DIR                 output folder (made if missing)\n"
     "  --orders LIST          orders N: 2,4,8 or 2..64 (every order from 2 to 64)\n"
     "                         or 2..64:2 (default 2,4,8,16,32,64)\n"
