@@ -12,6 +12,9 @@ HORIZON_STYLE = {"infinite": ("-", "o"), "window": ("--", "s")}
 FLOOR = dict(color="black", lw=2.0)
 HNA = dict(color="0.35", lw=1.2, ls=":")
 CEIL = dict(color="0.35", lw=1.5, ls="--")
+# the same bounds when only some singular values are known: upper bounds
+HNA_UB = dict(color="0.6", lw=1.2, ls=(0, (1, 3)))
+CEIL_UB = dict(color="0.6", lw=1.5, ls="-.")
 TINY = 1e-300
 
 
@@ -165,8 +168,10 @@ def channel_figure(ch):
         ub = "" if all(x["exact"] for x in b) else " (upper bound)"
         pos = fl > 0
         a.plot(Ns[pos], fl[pos], ".-", ms=3, **FLOOR, label=r"floor $\sigma_{N+1}$ (Adamjan-Arov-Krein)")
-        a.plot(Ns[hn > 0], hn[hn > 0], **HNA, label=r"$\Sigma_{i>N}\,\sigma_i$ (Hankel-norm guarantee)" + ub)
-        a.plot(Ns[bt > 0], bt[bt > 0], **CEIL, label=r"ceiling $2\Sigma_{i>N}\,\sigma_i$ (balanced truncation)" + ub)
+        a.plot(Ns[hn > 0], hn[hn > 0], **(HNA_UB if ub else HNA),
+               label=r"$\Sigma_{i>N}\,\sigma_i$ (Hankel-norm guarantee)" + ub)
+        a.plot(Ns[bt > 0], bt[bt > 0], **(CEIL_UB if ub else CEIL),
+               label=r"ceiling $2\Sigma_{i>N}\,\sigma_i$ (balanced truncation)" + ub)
     else:
         a.plot([N], [rec["sigma_next"]], "_", ms=20, mew=2, color="black", label=r"floor $\sigma_{N+1}$ (model record)")
         a.plot([N], [rec["bt_bound"]], "_", ms=20, mew=2, color="0.35", label=r"ceiling $2\Sigma_{i>N}\,\sigma_i$ (model record)")
@@ -275,9 +280,9 @@ def study_figure(panels, settings, quantity):
                 a.fill_between(np.array(Ns)[ok], fl[ok], bt[ok], color="0.85", lw=0)
             handles["floor"] = a.plot(np.array(Ns)[fl > 0], fl[fl > 0], **FLOOR,
                                       label=r"floor $\sigma_{N+1}$ (no stable order-N model below)")[0]
-            handles["hna" + ub] = a.plot(np.array(Ns)[hn > 0], hn[hn > 0], **HNA,
+            handles["hna" + ub] = a.plot(np.array(Ns)[hn > 0], hn[hn > 0], **(HNA if exact else HNA_UB),
                                          label=r"$\Sigma_{i>N}\,\sigma_i$ (Hankel-norm guarantee)" + ub)[0]
-            handles["bt" + ub] = a.plot(np.array(Ns)[bt > 0], bt[bt > 0], **CEIL,
+            handles["bt" + ub] = a.plot(np.array(Ns)[bt > 0], bt[bt > 0], **(CEIL if exact else CEIL_UB),
                                         label=r"ceiling $2\Sigma_{i>N}\,\sigma_i$ (balanced-truncation guarantee)" + ub)[0]
         for (hz, me), vals in pn["curves"].items():
             Ns = sorted(N for N, v in vals.items() if v is not None and v > 0)

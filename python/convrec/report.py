@@ -248,10 +248,14 @@ def _write_figure_files(out, figs, formats):
         raise UserError(f"-o {out}: cannot make {d} ({e.strerror or e})") from None
     for name, fig, _ in figs:
         for fmt in formats:
-            buf = io.BytesIO()
-            fig.savefig(buf, format=fmt, metadata={"Creator": None} if fmt in ("pdf", "svg") else {"Software": None})
+            if fmt == "png":
+                data = pages.png_bytes(fig)
+            else:
+                buf = io.BytesIO()
+                fig.savefig(buf, format=fmt, metadata={"Creator": None})
+                data = buf.getvalue()
             path = os.path.join(d, f"{name}.{fmt}")
-            write_atomic(path, buf.getvalue())
+            write_atomic(path, data)
             written.append(os.path.relpath(path, out))
     return written
 
@@ -312,9 +316,10 @@ def study_panels(study, mode="auto"):
     else:
         for f in study["families"]:
             cs = [c for c in chans if c["family"] == f["name"]]
-            if cs:
-                groups.append((f"{f['name']}: median of {len(cs)} channel{'s' if len(cs) != 1 else ''} "
-                               f"(L = {f['shape'][1]})", cs))
+            if len(cs) == 1:
+                groups.append((f"{f['name']} channel {cs[0]['channel']} (L = {f['shape'][1]})", cs))
+            elif cs:
+                groups.append((f"{f['name']}: median of {len(cs)} channels (L = {f['shape'][1]})", cs))
     st = study["settings"]
     panels = {q: [] for q in ("hinf", "l2", "time")}
     for title, cs in groups:
