@@ -11,11 +11,13 @@ mode=${1:-demo}
 # what the library and the command need
 BUILD_PKGS="gcc make autoconf automake libtool pkg-config libfftw3-dev libopenblas-dev
 liblapacke-dev libcjson-dev python3-numpy help2man"
-# what the tests need besides: cmocka, scipy/pytest for the python tests, the
-# Cortex-M cross compiler that the export test builds for, newlib (semihosting
-# stdio) and qemu for the exported filters on emulated Cortex-M3 / M4F
+# what the tests need besides: cmocka, scipy/pytest for the python tests,
+# pip/setuptools/venv to install the package for them (as make install does),
+# torch for convrec.torch, the Cortex-M cross compiler that the export test
+# builds for, newlib (semihosting stdio) and qemu for the exported filters on
+# emulated Cortex-M3 / M4F
 TEST_PKGS="libcmocka-dev python3-scipy python3-pytest python3-matplotlib gcc-arm-none-eabi
-libnewlib-arm-none-eabi qemu-system-arm"
+libnewlib-arm-none-eabi qemu-system-arm python3-pip python3-setuptools python3-venv python3-torch"
 
 install_deps() { # $@ = packages
     local missing=()

@@ -86,6 +86,19 @@ CR_API const char *cr_error_detail(void);
 /* Library version string, e.g. "0.1.0". */
 CR_API const char *cr_version(void);
 
+/* Layout of the public structs (core/abi.c), for bindings that mirror them
+ * (ctypes, cffi in ABI mode) and must check their copy when they load the
+ * library: a mismatch would otherwise corrupt memory silently.
+ * cr_abi_entries() is the number of entries; entry i < cr_abi_entries() gives
+ * the struct name in *type ("cr_fit_options", "cr_fit_record",
+ * "cr_model_view", "cr_array"), the member name in *field ("" for the struct
+ * itself), and *offset = offsetof(type, field), *size = sizeof the member
+ * (for the struct itself: offset 0, size = sizeof(type)). Strings are static.
+ * i out of range or a NULL pointer: CR_EINVAL. */
+CR_API size_t cr_abi_entries(void);
+CR_API cr_status cr_abi_entry(size_t i, const char **type, const char **field,
+                              size_t *offset, size_t *size);
+
 /* ======================================================================
  * Arrays and .npy files (io_npy.c)
  * ====================================================================== */

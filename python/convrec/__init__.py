@@ -1,7 +1,9 @@
 """convrec: long convolution kernels to small stable state-space recurrences.
 
-A thin numpy-in, numpy-out layer over libconvrec (ctypes). Kernels are
-(C, L) arrays (or (L,)), signals (C, T) or (B, C, T), float32 or float64.
+A thin numpy-in, numpy-out layer over libconvrec (ctypes, in the manner of
+python-soundfile). Kernels are (C, L) arrays (or (L,)), signals (C, T) or
+(B, C, T), float32 or float64; torch tensors are accepted too (CPU; tensors
+on other devices are copied to the CPU with a warning) and give tensors back.
 Errors raise ConvrecError with the library's status text and detail.
 ctypes releases the GIL during every library call.
 
@@ -9,82 +11,48 @@ ctypes releases the GIL during every library call.
     m = convrec.fit(kernels, order=16)           # a Model
     y = m.filter(u)                              # recurrence, zero latency
     k = m.kernel(L)                              # (C, L) impulse responses
+    small = m.reduce(order=8)                    # a smaller Model of m's kernel
     m.save("model.safetensors"); convrec.Model.load("model.safetensors")
+
+The PyTorch bridge (S4D import, an nn.Module recurrence) is convrec.torch.
 """
 import ctypes
-import ctypes.util
 import os
+import warnings
 
 import numpy as np
 
-__all__ = ["ConvrecError", "Model", "Stream", "conv", "hsv", "fit", "library_path"]
+from . import _clib
 
+__all__ = ["ConvrecError", "Model", "Stream", "conv", "hsv", "fit", "library_path",
+           "library_version", "__version__"]
+
+__version__ = _clib.VERSION
+_lib = _clib.lib
 _c_size = ctypes.c_size_t
 _p_double = ctypes.POINTER(ctypes.c_double)
 _p_float = ctypes.POINTER(ctypes.c_float)
+_FitRecord, _ModelView, _FitOptions = _clib.FitRecord, _clib.ModelView, _clib.FitOptions
 
 
 def library_path():
-    """Where libconvrec is loaded from: $CONVREC_LIB (a file or a folder),
-    the build folder next to this package, or the system library path."""
-    env = os.environ.get("CONVREC_LIB")
-    names = ["libconvrec.so", "libconvrec.so.0", "libconvrec.dylib"]
-    if env:
-        if os.path.isdir(env):
-            for n in names:
-                if os.path.exists(os.path.join(env, n)):
-                    return os.path.join(env, n)
-        return env
-    here = os.path.dirname(os.path.abspath(__file__))
-    for build in ("build", "build-asan", "."):
-        d = os.path.join(here, "..", "..", build, ".libs")
-        for n in names:
-            p = os.path.join(d, n)
-            if os.path.exists(p):
-                return os.path.normpath(p)
-    found = ctypes.util.find_library("convrec")
-    if found:
-        return found
-    raise OSError("libconvrec not found: build it (./build.sh demo) or set CONVREC_LIB")
-
-
-_lib = ctypes.CDLL(library_path())
+    """The libconvrec that was loaded (a path, or a name the dynamic linker
+    resolved); see convrec._clib for the search order."""
+    return _clib.path
 
 
 class ConvrecError(RuntimeError):
-    """A libconvrec call failed; .status is the cr_status code."""
+    """A libconvrec call failed: .status is the cr_status code, .text its
+    cr_strerror text and .detail the cr_error_detail of the failure."""
 
     def __init__(self, status, what=""):
-        text = _lib.cr_strerror(status).decode()
-        detail = _lib.cr_error_detail().decode()
-        msg = f"{what}: {text}" if what else text
-        if detail:
-            msg += f" ({detail})"
-        super().__init__(msg)
         self.status = status
-
-
-class _FitRecord(ctypes.Structure):
-    _fields_ = [("order", _c_size), ("length", _c_size), ("err_window", ctypes.c_double),
-                ("err_infinite", ctypes.c_double), ("err_hinf", ctypes.c_double),
-                ("h_norm", ctypes.c_double), ("sigma_next", ctypes.c_double),
-                ("bt_bound", ctypes.c_double)]
-
-
-class _ModelView(ctypes.Structure):
-    _fields_ = [("C", _c_size), ("M", _c_size), ("kind", ctypes.POINTER(ctypes.c_ubyte)),
-                ("pole_re", _p_double), ("pole_im", _p_double), ("res_re", _p_double),
-                ("res_im", _p_double), ("d", _p_double), ("record", ctypes.POINTER(_FitRecord)),
-                ("method", ctypes.c_int), ("horizon", ctypes.c_int)]
-
-
-_PROGRESS = ctypes.CFUNCTYPE(None, ctypes.c_void_p, _c_size, _c_size)
-
-
-class _FitOptions(ctypes.Structure):
-    _fields_ = [("method", ctypes.c_int), ("horizon", ctypes.c_int), ("order", _c_size),
-                ("tol", ctypes.c_double), ("max_order", _c_size), ("margin", ctypes.c_double),
-                ("nthreads", ctypes.c_int), ("progress", _PROGRESS), ("progress_ctx", ctypes.c_void_p)]
+        self.text = _lib.cr_strerror(status).decode()
+        self.detail = _lib.cr_error_detail().decode()
+        msg = f"{what}: {self.text}" if what else self.text
+        if self.detail:
+            msg += f" ({self.detail})"
+        super().__init__(msg)
 
 
 def _sig(name, restype, *argtypes):
@@ -105,6 +73,8 @@ _sig("cr_hsv", ctypes.c_int, _p_double, _c_size, ctypes.c_int, _c_size, _p_doubl
 _sig("cr_fit_options_default", None, ctypes.POINTER(_FitOptions))
 _sig("cr_fit", ctypes.c_int, _p_double, _c_size, _c_size, ctypes.POINTER(_FitOptions), ctypes.POINTER(_vp))
 _sig("cr_model_destroy", None, _vp)
+_sig("cr_model_copy", ctypes.c_int, _vp, ctypes.POINTER(_vp))
+_sig("cr_model_check_stable", ctypes.c_int, _vp, ctypes.c_double)
 _sig("cr_model_create", ctypes.c_int, ctypes.POINTER(_vp), _c_size, _c_size)
 _sig("cr_model_set_channel", ctypes.c_int, _vp, _c_size, _c_size, ctypes.POINTER(ctypes.c_ubyte),
      _p_double, _p_double, _p_double, _p_double, ctypes.c_double)
@@ -112,6 +82,9 @@ _sig("cr_model_get_view", ctypes.c_int, _vp, ctypes.POINTER(_ModelView))
 _sig("cr_model_order", _c_size, _vp, _c_size)
 _sig("cr_model_spectral_radius", ctypes.c_double, _vp, _c_size)
 _sig("cr_model_kernel", ctypes.c_int, _vp, _c_size, _p_double)
+_sig("cr_model_errors", ctypes.c_int, _vp, _c_size, _p_double, _c_size, ctypes.POINTER(_FitRecord))
+_sig("cr_model_set_record", None, _vp, _c_size, ctypes.POINTER(_FitRecord))
+_sig("cr_model_set_info", None, _vp, ctypes.c_int, ctypes.c_int)
 _sig("cr_model_save", ctypes.c_int, _vp, ctypes.c_char_p)
 _sig("cr_model_load", ctypes.c_int, ctypes.POINTER(_vp), ctypes.c_char_p)
 
@@ -126,6 +99,41 @@ for _x, _R in (("d", _p_double), ("f", _p_float)):
     _sig(f"cr_stream_{_x}_block", ctypes.c_int, _vp, _R, _c_size, _R)
     _sig(f"cr_stream_{_x}_prefill", ctypes.c_int, _vp, _R, _c_size, _R, ctypes.c_int)
 
+
+def library_version():
+    """cr_version() of the loaded library (normally equal to __version__)."""
+    return _lib.cr_version().decode()
+
+
+if library_version() != __version__:
+    warnings.warn(f"convrec: package {__version__} loaded libconvrec {library_version()} from "
+                  f"{library_path()} (layouts checked and equal, but reinstall to match)",
+                  RuntimeWarning, stacklevel=2)
+
+
+def _is_tensor(x):
+    return type(x).__module__.split(".")[0] == "torch" and hasattr(x, "detach")
+
+
+def _from_user(x, what):
+    """A numpy view of x (array-like or torch tensor), and a function that turns
+    a numpy result back into the caller's kind (a tensor on x's device)."""
+    if _is_tensor(x):
+        import torch
+        if x.dtype not in (torch.float32, torch.float64):
+            raise TypeError(f"{what}: torch tensor of dtype {x.dtype}; expected torch.float32 or torch.float64")
+        device = x.device
+        t = x.detach()
+        if device.type != "cpu":
+            warnings.warn(f"{what}: copying a tensor from {device} to the CPU (libconvrec runs on the CPU)",
+                          RuntimeWarning, stacklevel=3)
+            t = t.cpu()
+        return t.numpy(), (lambda y: torch.from_numpy(y).to(device))
+    a = np.asarray(x)
+    if a.dtype.kind not in "fiu" or a.dtype == np.float16:
+        raise TypeError(f"{what}: array of dtype {a.dtype}; expected real float32 or float64 values")
+    return a, (lambda y: y)
+
 _METHODS = {"auto": 0, "bt": 1, "hna": 2, "pencil": 3}
 _HORIZONS = {"window": 0, "infinite": 1}
 
@@ -139,14 +147,21 @@ def _ptr(a):
     return a.ctypes.data_as(_p_double if a.dtype == np.float64 else _p_float)
 
 
-def _bank(h, dtype=np.float64):
+def _choice(table, value, what):
+    try:
+        return table[value]
+    except (KeyError, TypeError):
+        raise ValueError(f"{what} must be one of {', '.join(map(repr, table))}, not {value!r}") from None
+
+
+def _bank(h, dtype=np.float64, what="kernels"):
     h = np.asarray(h)
     if h.ndim == 1:
         h = h[None, :]
     if h.ndim != 2:
-        raise ValueError("kernels must have shape (L,) or (C, L)")
+        raise ValueError(f"{what} must have shape (L,) or (C, L), not {h.shape}")
     if h.shape[0] == 0 or h.shape[1] == 0:
-        raise ValueError("kernels must not be empty")
+        raise ValueError(f"{what} must not be empty (shape {h.shape})")
     return np.ascontiguousarray(h, dtype=dtype)
 
 
@@ -160,7 +175,7 @@ def _signal(u, C):
     elif u.ndim == 2:
         u = u[None]
     elif u.ndim != 3:
-        raise ValueError("signals must have shape (T,), (C, T) or (B, C, T)")
+        raise ValueError(f"signals must have shape (T,), (C, T) or (B, C, T), not {shape}")
     if u.shape[1] != C:
         raise ValueError(f"signal has {u.shape[1]} channels, expected {C}")
     if u.shape[2] == 0 or u.shape[0] == 0:
@@ -170,37 +185,45 @@ def _signal(u, C):
 
 def conv(h, u, threads=0):
     """Causal FFT convolution of each channel of u with its kernel:
-    y[..., c, t] = sum_k h[c, k] u[..., c, t - k]. Same shape and dtype as u."""
+    y[..., c, t] = sum_k h[c, k] u[..., c, t - k]. Same shape and dtype as u
+    (a tensor for a tensor u)."""
+    h, _ = _from_user(h, "conv kernels")
+    u, back = _from_user(u, "conv signal")
     u3, shape = _signal(u, _bank(h).shape[0])
     hb = _bank(h, u3.dtype)
     y = np.empty_like(u3)
     B, C, T = u3.shape
     f = _lib.cr_conv_d if u3.dtype == np.float64 else _lib.cr_conv_f
     _check(f(_ptr(hb), C, hb.shape[1], _ptr(u3), B, T, _ptr(y), int(threads)), "conv")
-    return y.reshape(shape)
+    return back(y.reshape(shape))
 
 
 def hsv(h, k=10, horizon="infinite"):
-    """Leading k Hankel singular values of each kernel: (C, k) float64
+    """Leading k Hankel singular values of each kernel: (C, k) float64 numpy
     (zero-filled past the rank bound). horizon 'infinite' uses the FIR
     (zero-padded) Hankel, 'window' the window Hankel."""
+    h, _ = _from_user(h, "hsv kernels")
     hb = _bank(h)
     C, L = hb.shape
     if L < 2:
         raise ValueError("kernels of length 1 have no Hankel singular values")
+    hz = _choice(_HORIZONS, horizon, "horizon")
     k = int(min(k, L - 1))
     out = np.zeros((C, k))
     got = _c_size()
     for c in range(C):
         row = np.ascontiguousarray(hb[c])
         s = np.zeros(k)
-        _check(_lib.cr_hsv(_ptr(row), L, _HORIZONS[horizon], k, _ptr(s), ctypes.byref(got), None), "hsv")
+        _check(_lib.cr_hsv(_ptr(row), L, hz, k, _ptr(s), ctypes.byref(got), None), "hsv")
         out[c] = s
     return out
 
 
 class Model:
-    """A fitted (or hand-built) modal model of C channels. Immutable."""
+    """A fitted (or hand-built) modal model of C channels. Immutable.
+
+    Channel c: hhat[0] = d[c], hhat[k] = sum_m w Re(residues[c, m] poles[c, m]^(k-1))
+    for k >= 1, w = 2 for a conjugate pair (stored once), 1 for a real mode."""
 
     def __init__(self, handle):
         self._h = ctypes.c_void_p(handle)
@@ -209,6 +232,42 @@ class Model:
         if getattr(self, "_h", None) and _lib is not None:
             _lib.cr_model_destroy(self._h)
             self._h = None
+
+    def __copy__(self):
+        return self  # immutable: a shallow copy may share the handle
+
+    def __deepcopy__(self, memo):
+        h = _vp()
+        _check(_lib.cr_model_copy(self._h, ctypes.byref(h)), "model copy")
+        return Model(h.value)
+
+    def __reduce__(self):
+        # pickle (torch.save of a module holding a model) by value: modes, d, records
+        v = self._view()
+        return (Model._unpickle, (self.kinds, self.poles, self.residues, self.d,
+                                  [bytes(v.record[c]) for c in range(v.C)], int(v.method), int(v.horizon)))
+
+    @classmethod
+    def _unpickle(cls, kinds, poles, residues, d, records, method, horizon):
+        C, M = poles.shape
+        h = _vp()
+        _check(_lib.cr_model_create(ctypes.byref(h), C, M), "model")
+        m = cls(h.value)
+        for c in range(C):
+            use = kinds[c] != 0
+            k = np.ascontiguousarray(kinds[c][use], dtype=np.uint8)
+            arrs = [np.ascontiguousarray(x, dtype=np.float64) for x in
+                    (poles[c][use].real, poles[c][use].imag, residues[c][use].real, residues[c][use].imag)]
+            _check(_lib.cr_model_set_channel(m._h, c, int(use.sum()), k.ctypes.data_as(ctypes.POINTER(ctypes.c_ubyte)),
+                                             *[_ptr(x) for x in arrs], float(d[c])), "model")
+            _lib.cr_model_set_record(m._h, c, ctypes.byref(_FitRecord.from_buffer_copy(records[c])))
+        _lib.cr_model_set_info(m._h, method, horizon)
+        return m
+
+    def check_stable(self, margin=0.0):
+        """Raise ConvrecError (unstable, naming channel, mode and |pole|)
+        unless every |pole| <= 1 - margin (and < 1)."""
+        _check(_lib.cr_model_check_stable(self._h, float(margin)), "model")
 
     @classmethod
     def load(cls, path):
@@ -223,6 +282,8 @@ class Model:
         NaN poles mark unused slots. d: (C,) feedthrough."""
         poles = np.atleast_2d(np.asarray(poles, dtype=np.complex128))
         residues = np.atleast_2d(np.asarray(residues, dtype=np.complex128))
+        if poles.ndim != 2 or residues.shape != poles.shape:
+            raise ValueError(f"poles {poles.shape} and residues {residues.shape} must both be (C, M)")
         C, M = poles.shape
         d = np.zeros(C) if d is None else np.broadcast_to(np.asarray(d, dtype=np.float64), (C,))
         h = _vp()
@@ -238,6 +299,20 @@ class Model:
                                              *[_ptr(x) for x in arrs], float(d[c])), "model")
         return m
 
+    def _set_records_against(self, h):
+        """Fill each channel's record with the model's errors against the
+        kernels h (C, L) (cr_model_errors); sigma_next and bt_bound are kept
+        (NaN for a hand-built model)."""
+        h = _bank(h)
+        if h.shape[0] != self.channels:
+            raise ValueError(f"{h.shape[0]} kernels for a model of {self.channels} channels")
+        v = self._view()
+        for c in range(h.shape[0]):
+            rec = _FitRecord.from_buffer_copy(v.record[c])
+            _check(_lib.cr_model_errors(self._h, c, _ptr(np.ascontiguousarray(h[c])), h.shape[1],
+                                        ctypes.byref(rec)), "model errors")
+            _lib.cr_model_set_record(self._h, c, ctypes.byref(rec))
+
     def save(self, path):
         _check(_lib.cr_model_save(self._h, os.fsencode(path)), str(path))
 
@@ -250,6 +325,11 @@ class Model:
     def channels(self):
         return self._view().C
 
+    @property
+    def modes(self):
+        """M, the number of mode slots per channel (columns of poles)."""
+        return self._view().M
+
     def orders(self):
         """Real state dimension N of each channel."""
         return np.array([_lib.cr_model_order(self._h, c) for c in range(self.channels)])
@@ -259,6 +339,7 @@ class Model:
 
     @property
     def kinds(self):
+        """(C, M) uint8: 0 unused, 1 real mode, 2 conjugate pair."""
         v = self._view()
         return np.ctypeslib.as_array(v.kind, shape=(v.C * v.M,)).reshape(v.C, v.M).copy()
 
@@ -295,16 +376,53 @@ class Model:
 
     def filter(self, u):
         """Run the recurrence over u ((T,), (C, T) or (B, C, T)) from zero state;
-        same shape and dtype (float32 or float64) as u."""
+        same shape and dtype (float32 or float64) as u (a tensor for a tensor u)."""
+        u, back = _from_user(u, "filter signal")
         u3, shape = _signal(u, self.channels)
         s = self.stream(u3.shape[0], u3.dtype)
-        return s.block(u3).reshape(shape)
+        return back(s.block(u3).reshape(shape))
 
     def kernel(self, L):
         """(C, L) float64 impulse responses."""
-        out = np.empty((self.channels, int(L)))
-        _check(_lib.cr_model_kernel(self._h, int(L), _ptr(out)), "kernel")
+        L = int(L)
+        if L < 1:
+            raise ValueError(f"kernel length must be >= 1, not {L}")
+        out = np.empty((self.channels, L))
+        _check(_lib.cr_model_kernel(self._h, L, _ptr(out)), "kernel")
         return out
+
+    def reduce(self, order=None, tol=None, length=None, horizon="window", method="auto",
+               margin=None, max_order=None, threads=0):
+        """A new, smaller Model of this model's own kernel: give order (the real
+        state dimension N) or tol (relative l2 error per channel).
+
+        The kernel is materialised at `length` (default: the length this
+        model's records refer to, e.g. the kernel length it was fitted on or
+        the `length=` given to convrec.torch.from_s4d) and fitted like any
+        kernel, so the result carries the same records (errors against that
+        kernel, sigma_{N+1} and the bounds) as convrec.fit, and is exactly as
+        good as fitting that kernel from scratch. horizon 'window' (default)
+        counts the error on k < length only."""
+        if order is None and tol is None:
+            raise ValueError("reduce: give order=N or tol=EPS")
+        if length is None:
+            lengths = self.records()["length"]
+            if lengths.size == 0 or lengths.min() == 0:
+                raise ValueError("reduce: this model records no kernel length (hand-built model); "
+                                 "give length=L")
+            length = int(lengths.max())
+        length = int(length)
+        if length < 2:
+            raise ValueError(f"reduce: length must be >= 2, not {length}")
+        return fit(self.kernel(length), order=order, tol=tol, horizon=horizon, method=method,
+                   margin=margin, max_order=max_order, threads=threads)
+
+    def __repr__(self):
+        try:
+            o = self.orders()
+            return f"<convrec.Model: {len(o)} channels, order {o.min()}..{o.max()}>"
+        except Exception:  # a half-built model
+            return "<convrec.Model>"
 
 
 class Stream:
@@ -333,26 +451,29 @@ class Stream:
         u = np.ascontiguousarray(u, dtype=self.dtype)
         if u.ndim == ndim - 1:
             u = u[None]
-        if u.shape[:2] != (self.B, self.C):
-            raise ValueError(f"expected shape ({self.B}, {self.C}{', T' if ndim == 3 else ''})")
+        if u.ndim != ndim or u.shape[:2] != (self.B, self.C):
+            raise ValueError(f"expected shape ({self.B}, {self.C}{', T' if ndim == 3 else ''}), not {u.shape}")
         return u
 
     def step(self, u):
+        u, back = _from_user(u, "step input")
         u = self._arr(u, 2)
         y = np.empty_like(u)
         _check(self._fn("step")(self._h, _ptr(u), _ptr(y)), "step")
-        return y
+        return back(y)
 
     def block(self, u):
+        u, back = _from_user(u, "block input")
         u = self._arr(u, 3)
         y = np.empty_like(u)
         _check(self._fn("block")(self._h, _ptr(u), u.shape[2], _ptr(y)), "block")
-        return y
+        return back(y)
 
     def prefill(self, u, method="auto"):
         """Consume a prompt (B, C, T) without producing outputs."""
+        u, _ = _from_user(u, "prefill input")
         u = self._arr(u, 3)
-        how = {"auto": 0, "recurrence": 1, "fft": 2}[method]
+        how = _choice({"auto": 0, "recurrence": 1, "fft": 2}, method, "prefill method")
         _check(self._fn("prefill")(self._h, _ptr(u), u.shape[2], None, how), "prefill")
 
     def reset(self):
@@ -368,24 +489,32 @@ class Stream:
 
     @state.setter
     def state(self, value):
+        value, _ = _from_user(value, "state")
         buf = np.ascontiguousarray(value, dtype=self.dtype).ravel()
         _check(self._fn("set_state")(self._h, _ptr(buf), buf.size), "state")
 
 
 def fit(h, order=None, tol=None, horizon="window", method="auto", margin=None, max_order=None, threads=0):
-    """Fit a stable modal model to each kernel of h ((L,) or (C, L)).
-    Give order (real state dimension N) or tol (relative l2 error per channel)."""
+    """Fit a stable modal model to each kernel of h ((L,) or (C, L); numpy or a
+    torch tensor, e.g. the kernel a Hyena/CKConv/LongConv module produces,
+    requires_grad or not). Give order (real state dimension N) or tol
+    (relative l2 error per channel); neither means the library default."""
+    h, _ = _from_user(h, "fit kernels")
     hb = _bank(h)
     o = _FitOptions()
     _lib.cr_fit_options_default(ctypes.byref(o))
     if order is not None and tol is not None:
         raise ValueError("give order or tol, not both")
     if order is not None:
+        if int(order) < 1:
+            raise ValueError(f"order must be >= 1, not {order}")
         o.order, o.tol = int(order), 0.0
     elif tol is not None:
+        if not float(tol) > 0:
+            raise ValueError(f"tol must be > 0, not {tol}")
         o.order, o.tol = 0, float(tol)
-    o.method = _METHODS[method]
-    o.horizon = _HORIZONS[horizon]
+    o.method = _choice(_METHODS, method, "method")
+    o.horizon = _choice(_HORIZONS, horizon, "horizon")
     if margin is not None:
         o.margin = float(margin)
     if max_order is not None:
@@ -396,4 +525,9 @@ def fit(h, order=None, tol=None, horizon="window", method="auto", margin=None, m
     return Model(m.value)
 
 
-__version__ = _lib.cr_version().decode()
+def __getattr__(name):
+    # convrec.torch is imported on first use, so that `import convrec` never needs torch
+    if name == "torch":
+        import importlib
+        return importlib.import_module(".torch", __name__)
+    raise AttributeError(f"module 'convrec' has no attribute {name!r}")

@@ -12,9 +12,13 @@
  * part: its two columns then span {lambda^n, n lambda^n} (a double real
  * pole), which is a legitimate order-2 model, so nothing is re-classified.
  *
- * Gram evaluation (fast): the design matrix Phi, the derivative basis Psi
- * (cr__design) and h, and one Gram product [Phi Psi h]^T [Phi Psi h]
- * (dsyrk). The linear coefficients come from the normal equations plus
+ * Gram evaluation (fast): the Gram matrix of [Phi Psi h], Phi the design
+ * matrix and Psi its derivative basis (cr__design), is known in closed
+ * form for the [Phi Psi] block (cr__design_gram); the products with h
+ * and with the residual need only Phi, since Psi^T v = Phi^T w with
+ * w_j = (j + 1) v_{j+1} (Psi[i] = i Phi[i - 1]), so Psi is never formed
+ * and each evaluation makes a few passes over one nr x P matrix. The
+ * linear coefficients come from the normal equations plus
  * iterative refinement with residuals computed explicitly (corrected
  * semi-normal equations), so the residual and the gradient are as
  * accurate as a QR solve for moderately conditioned Phi; the Gauss-Newton
@@ -47,6 +51,9 @@
 /* LM iterations when the caller gives none; the stall test usually stops
  * much earlier. */
 #define VP_MAXIT 30
+/* parameters for which the Gram evaluation keeps its small scratch on
+ * the stack */
+#define CR__VP_PMAX 256
 
 /* ---------------------------------------------------------------------
  * Parametrisation
@@ -126,7 +133,9 @@ typedef struct vp_gram {
     vp_param v;
     size_t nr, P, nc;             /* explicit rows, columns, Gram size 2P + 1 */
     int inf;
-    double *A;                    /* nr x nc: [Phi | Psi | h] column-major */
+    double *A;                    /* nr x P: Phi column-major */
+    double *hw;                   /* nr x 2: h and its weighted shift (j+1) h[j+1] */
+    double hh;                    /* h^T h */
     double *G;                    /* nc x nc Gram */
     double *scale;                /* nc column scales */
     double *Grem;                 /* P x P remainder Gram (infinite) */
@@ -135,6 +144,8 @@ typedef struct vp_gram {
     double *S, *W, *Mj;           /* P x P: Schur complement, scratch, derivative map */
     double complex *alpha, *mu;   /* column descriptors */
     double complex *lam, *dlam;   /* M poles; P: d lambda / d theta_p */
+    size_t *nrc;                  /* P: near-real imaginary columns (gram_near_real) */
+    double *X, *Y;                /* nr x 2P, P x 2P: vectors and their products */
 } vp_gram;
 
 /* Cholesky with a small diagonal lift when the scaled Gram matrix is
@@ -187,35 +198,56 @@ static void gram_tail_gradient(const vp_gram *w, double *g)
     }
 }
 
+/* w_j = (j + 1) v_{j+1}, w_{n-1} = 0: then Psi^T v = Phi^T w */
+static void weighted_shift(const double *v, size_t n, double *w)
+{
+    for (size_t j = 0; j + 1 < n; j++) w[j] = (double)(j + 1) * v[j + 1];
+    if (n > 0) w[n - 1] = 0.0;
+}
+
 /* The closed-form Gram subtracts nearly equal sums for the imaginary
  * columns of a pair near the real axis (Im lambda^i = O(sin theta) while
  * the sums are O(1)): a relative error of about eps / sin^2 theta in
- * their entries. For pairs within NEAR_REAL of the axis (S4D keeps one at
- * ~1e-8 rad in every channel) those rows and columns are summed from the
- * formed columns instead, which keeps every entry as accurate as a direct
- * product (<= 4e-13 relative for the others). */
-#define NEAR_REAL 0.05
+ * their entries. For pairs within NEAR_REAL (0.01 rad: errors below
+ * 2e-12, as small as those of a direct product over 2000 rows) of the
+ * axis (S4D keeps one at ~1e-8 rad in every channel), those rows and
+ * columns are summed from the columns instead: for the imaginary column
+ * x of Phi and y of Psi (y_i = i x_{i-1}), the vectors x, w(x), y, w(y)
+ * give all four halves by one product with Phi. */
+#define NEAR_REAL 0.01
 static void gram_near_real(vp_gram *w)
 {
     const size_t nr = w->nr, P = w->P, nc = w->nc;
-    size_t p = 0;
+    size_t p = 0, k = 0;
     for (size_t j = 0; j < w->v.M; j++) {
-        if (w->v.kind[j] != CR_MODE_PAIR) {
-            p += 1;
-            continue;
+        if (w->v.kind[j] == CR_MODE_PAIR) {
+            double a = cabs(w->lam[j]);
+            if (!(fabs(cimag(w->lam[j])) >= NEAR_REAL * a) || !(a > 0.0)) w->nrc[k++] = p + 1;
         }
-        double a = cabs(w->lam[j]);
-        if (!(fabs(cimag(w->lam[j])) >= NEAR_REAL * a) || !(a > 0.0)) {
-            const size_t cols[2] = { p + 1, P + p + 1 };
-            for (int t = 0; t < 2; t++) {
-                size_t q = cols[t];
-                double *g = w->G + q * nc;
-                cblas_dgemv(CblasColMajor, CblasTrans, (int)nr, (int)(2 * P), 1.0, w->A, (int)nr,
-                            w->A + q * nr, 1, 0.0, g, 1);
-                for (size_t i = 0; i < 2 * P; i++) w->G[q + i * nc] = g[i];
-            }
+        p += w->v.kind[j] == CR_MODE_PAIR ? 2 : 1;
+    }
+    if (k == 0) return;
+    for (size_t t = 0; t < k; t++) {
+        const double *x = w->A + w->nrc[t] * nr;
+        double *X = w->X + 4 * t * nr, *y = X + 2 * nr;
+        memcpy(X, x, nr * sizeof *X);
+        weighted_shift(x, nr, X + nr);
+        y[0] = 0.0;
+        for (size_t i = 1; i < nr; i++) y[i] = (double)i * x[i - 1];
+        weighted_shift(y, nr, X + 3 * nr);
+    }
+    /* Y (P x 4k) = Phi^T X */
+    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)P, (int)(4 * k), (int)nr, 1.0, w->A,
+                (int)nr, w->X, (int)nr, 0.0, w->Y, (int)P);
+    for (size_t t = 0; t < k; t++) {
+        const double *Y = w->Y + 4 * t * P;
+        size_t qx = w->nrc[t], qy = P + qx;
+        for (size_t i = 0; i < P; i++) {
+            w->G[i + qx * nc] = w->G[qx + i * nc] = Y[i];                /* Phi^T x */
+            w->G[P + i + qx * nc] = w->G[qx + (P + i) * nc] = Y[P + i];  /* Psi^T x */
+            w->G[i + qy * nc] = w->G[qy + i * nc] = Y[2 * P + i];        /* Phi^T y */
+            w->G[P + i + qy * nc] = w->G[qy + (P + i) * nc] = Y[3 * P + i]; /* Psi^T y */
         }
-        p += 2;
     }
 }
 
@@ -226,13 +258,20 @@ static int gram_eval(void *ctx, double *th, int want, double *fout, double *H, d
     vp_gram *w = ctx;
     const size_t nr = w->nr, P = w->P, nc = w->nc;
     theta_to_poles(&w->v, th, w->lam, w->dlam);
-    cr__design(w->v.kind, w->lam, w->v.M, nr, w->A, nr, w->A + P * nr);
+    cr__design(w->v.kind, w->lam, w->v.M, nr, w->A, nr, NULL);
     /* Gram of [Phi Psi h]: the [Phi Psi] block in closed form, the last
-     * column [Phi Psi h]^T h by one product */
+     * column from one product, Phi^T [h, w(h)] = [Phi^T h, Psi^T h] */
     cr__design_gram(w->v.kind, w->lam, w->v.M, nr, w->G, nc);
     gram_near_real(w);
-    cblas_dgemv(CblasColMajor, CblasTrans, (int)nr, (int)nc, 1.0, w->A, (int)nr,
-                w->A + 2 * P * nr, 1, 0.0, w->G + 2 * P * nc, 1);
+    double hg[2 * CR__VP_PMAX];
+    double *hgp = P <= CR__VP_PMAX ? hg : w->Y; /* P x 2 */
+    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)P, 2, (int)nr, 1.0, w->A, (int)nr,
+                w->hw, (int)nr, 0.0, hgp, (int)P);
+    for (size_t i = 0; i < P; i++) {
+        w->G[i + 2 * P * nc] = hgp[i];
+        w->G[P + i + 2 * P * nc] = hgp[P + i];
+    }
+    w->G[2 * P + 2 * P * nc] = w->hh;
     if (w->inf) {
         cr__design_desc(w->v.kind, w->lam, w->v.M, w->alpha, w->mu);
         cr__tail_gram(P, w->alpha, w->mu, nr + 1, w->Grem, P);
@@ -255,7 +294,7 @@ static int gram_eval(void *ctx, double *th, int want, double *fout, double *H, d
                    (lapack_int)P);
     /* unscale: c = scale_phi * c_s / hs */
     for (size_t i = 0; i < P; i++) w->c[i] = hs > 0.0 ? w->c[i] * w->scale[i] / hs : 0.0;
-    const double *hcol = w->A + 2 * P * nr;
+    const double *hcol = w->hw;
     for (int it = 0; it < 3; it++) {
         memcpy(w->r, hcol, nr * sizeof *w->r);
         cblas_dgemv(CblasColMajor, CblasNoTrans, (int)nr, (int)P, -1.0, w->A, (int)nr, w->c, 1,
@@ -303,10 +342,11 @@ static int gram_eval(void *ctx, double *th, int want, double *fout, double *H, d
             w->S[i + q * P] = v;
             w->S[q + i * P] = v;
         }
-    /* psi_r = Psi^T r */
+    /* psi_r = Psi^T r = Phi^T w(r) */
     double *psir = w->rhs;
-    cblas_dgemv(CblasColMajor, CblasTrans, (int)nr, (int)P, 1.0, w->A + P * nr, (int)nr, w->r, 1,
-                0.0, psir, 1);
+    weighted_shift(w->r, nr, w->X);
+    cblas_dgemv(CblasColMajor, CblasTrans, (int)nr, (int)P, 1.0, w->A, (int)nr, w->X, 1, 0.0,
+                psir, 1);
     /* derivative map Mj (rows: Psi columns, cols: parameters), block diagonal:
      * d/dt Re(gamma lambda^n) = Re(kappa psi), kappa = gamma lambda',
      * psi = n lambda^(n-1), gamma = c_p - i c_{p+1} */
@@ -631,7 +671,7 @@ cr_status cr__varpro(const double *h, size_t L, cr_horizon horizon, const cr__vp
         }
         goto done;
     }
-    size_t nr = how == CR__VP_GRAM && inf ? 2 * L - 1 : L - 1, nA, ncol = how == CR__VP_GRAM ? 2 * P + 1 : P;
+    size_t nr = how == CR__VP_GRAM && inf ? 2 * L - 1 : L - 1, nA, ncol = P;
     if (!cr__mul_ok(nr, ncol, &nA) || nA > CR_MAX_ELEMS) {
         st = cr__fail(CR_EOVERFLOW, "varpro: problem too large");
         goto done;
@@ -649,6 +689,7 @@ cr_status cr__varpro(const double *h, size_t L, cr_horizon horizon, const cr__vp
         g.nc = 2 * P + 1;
         g.inf = inf;
         g.A = malloc(nA * sizeof *g.A);
+        g.hw = malloc(2 * nr * sizeof *g.hw);
         g.G = malloc(g.nc * g.nc * sizeof *g.G);
         g.scale = malloc(g.nc * sizeof *g.scale);
         g.Grem = calloc(P * P, sizeof *g.Grem);
@@ -663,12 +704,17 @@ cr_status cr__varpro(const double *h, size_t L, cr_horizon horizon, const cr__vp
         g.mu = malloc(P * sizeof *g.mu);
         g.lam = malloc(M * sizeof *g.lam);
         g.dlam = malloc(P * sizeof *g.dlam);
-        ok = ok && g.A && g.G && g.scale && g.Grem && g.C11 && g.c && g.rhs && g.r && g.S && g.W &&
-             g.Mj && g.alpha && g.mu && g.lam && g.dlam;
+        g.nrc = malloc(P * sizeof *g.nrc);
+        g.X = malloc(2 * nr * P * sizeof *g.X);   /* 4 vectors per near-real pair */
+        g.Y = malloc(2 * P * P * sizeof *g.Y);
+        ok = ok && g.A && g.hw && g.G && g.scale && g.Grem && g.C11 && g.c && g.rhs && g.r && g.S && g.W &&
+             g.Mj && g.alpha && g.mu && g.lam && g.dlam && g.nrc && g.X && g.Y;
         if (ok) {
             /* explicit rows: h[1..L-1], then zeros (infinite) */
-            memcpy(g.A + 2 * P * nr, h + 1, (L - 1) * sizeof *h);
-            for (size_t n = L - 1; n < nr; n++) g.A[2 * P * nr + n] = 0.0;
+            memcpy(g.hw, h + 1, (L - 1) * sizeof *h);
+            for (size_t n = L - 1; n < nr; n++) g.hw[n] = 0.0;
+            weighted_shift(g.hw, nr, g.hw + nr);
+            g.hh = cblas_ddot((int)nr, g.hw, 1, g.hw, 1);
         }
         pb.ctx = &g;
         pb.eval = gram_eval;
@@ -726,9 +772,9 @@ cr_status cr__varpro(const double *h, size_t L, cr_horizon horizon, const cr__vp
     st = vp_finish(h, L, horizon, lam, e_in, &in, m, work);
 done:
     if (stats) stats->t_refine += cr__fit_clock() - t0;
-    free(g.A); free(g.G); free(g.scale); free(g.Grem); free(g.C11); free(g.c); free(g.rhs);
+    free(g.A); free(g.hw); free(g.G); free(g.scale); free(g.Grem); free(g.C11); free(g.c); free(g.rhs);
     free(g.r); free(g.S); free(g.W); free(g.Mj); free(g.alpha); free(g.mu); free(g.lam);
-    free(g.dlam);
+    free(g.dlam); free(g.nrc); free(g.X); free(g.Y);
     free(q.Q); free(q.J); free(q.D); free(q.tau); free(q.tauJ); free(q.colsc); free(q.qh);
     free(q.r); free(q.c); free(q.DTr); free(q.lam); free(q.dlam);
     free(th);

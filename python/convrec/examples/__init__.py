@@ -1,0 +1,1 @@
+"""Worked examples on real networks (convrec.examples.s4d_scifar)."""
