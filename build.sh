@@ -15,9 +15,10 @@ liblapacke-dev libcjson-dev python3-numpy help2man"
 # pip/setuptools/venv to install the package for them (as make install does),
 # torch for convrec.torch, the Cortex-M cross compiler that the export test
 # builds for, newlib (semihosting stdio) and qemu for the exported filters on
-# emulated Cortex-M3 / M4F
+# emulated Cortex-M3 / M4F, chromium (headless) for the report pages
 TEST_PKGS="libcmocka-dev python3-scipy python3-pytest python3-matplotlib gcc-arm-none-eabi
-libnewlib-arm-none-eabi qemu-system-arm python3-pip python3-setuptools python3-venv python3-torch"
+libnewlib-arm-none-eabi qemu-system-arm python3-pip python3-setuptools python3-venv python3-torch
+chromium"
 
 install_deps() { # $@ = packages
     local missing=()

@@ -7,9 +7,21 @@
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 ||
     { echo "chromium not found: skipped (Debian: apt-get install chromium)"; exit 77; }
 "$PYTHON" -c 'import matplotlib' 2>/dev/null || { echo "matplotlib missing: skipped (Debian: python3-matplotlib)"; exit 77; }
-# the package from the source tree, over the library just built; the
-# command's hand-over (convrec study|report) runs the same interpreter
-export CONVREC_LIB="${CONVREC_LIB:-$CONVREC_BUILDDIR/.libs}"
-export PYTHONPATH="$CONVREC_SRCDIR/python${PYTHONPATH:+:$PYTHONPATH}"
-export CONVREC_PYTHON="$PYTHON"
-exec "$PYTHON" "$CONVREC_SRCDIR/tests/report_browser.py"
+# The package as installed by tests/python.sh (which runs first, mk/cli.am):
+# the virtual environment in the build folder, where the library's folder
+# was recorded at install time. Without it (no pip), the package from the
+# source tree over the library just built. The command's hand-over
+# (convrec study|report) runs the same interpreter.
+venv="$CONVREC_BUILDDIR/python-venv"
+if [ -x "$venv/bin/python" ] && (cd / && env -u PYTHONPATH -u CONVREC_LIB "$venv/bin/python" -c 'import convrec.report') 2>/dev/null; then
+    unset PYTHONPATH CONVREC_LIB
+    py="$venv/bin/python"
+    echo "the installed package in $venv"
+else
+    export CONVREC_LIB="${CONVREC_LIB:-$CONVREC_BUILDDIR/.libs}"
+    export PYTHONPATH="$CONVREC_SRCDIR/python${PYTHONPATH:+:$PYTHONPATH}"
+    py="$PYTHON"
+    echo "the package from the source tree ($CONVREC_SRCDIR/python)"
+fi
+export CONVREC_PYTHON="$py"
+exec "$py" "$CONVREC_SRCDIR/tests/report_browser.py"
