@@ -254,3 +254,16 @@ def _umask():
     m = os.umask(0)
     os.umask(m)
     return m
+
+
+def check_outputs(outdir, names, inputs, what="-o"):
+    """Refuse to write outdir/NAME when it is one of the inputs (same file:
+    links included), as every convrec command does."""
+    for n in names:
+        out = os.path.join(outdir, n)
+        for i in inputs:
+            try:
+                if i and os.path.exists(out) and os.path.samefile(out, i):
+                    raise UserError(f"{what} {outdir}: writing {n} would destroy the input {i}")
+            except OSError:
+                continue

@@ -21,7 +21,8 @@ import time
 import numpy as np
 
 from . import pages
-from .inputs import CHANNELS_GRAMMAR, UserError, load_kernels, parse_channels, prepare_outdir, write_atomic
+from .inputs import (CHANNELS_GRAMMAR, UserError, check_outputs, load_kernels, parse_channels, prepare_outdir,
+                     write_atomic)
 
 FORMATS = ("png", "pdf", "svg")
 DEFAULT_MARGIN = 1e-6  # cr_fit_options_default: what the fit's margin circle is drawn at unless told
@@ -169,6 +170,8 @@ def run(args):
             raise UserError("a study page takes no KERNELS (they are named in study.json)")
         study = load_study(args.model)
         out = prepare_outdir(args.out)
+        check_outputs(out, ["index.html"] + [f"figures/study_{q}.{f}" for q in ("hinf", "l2", "time") for f in formats],
+                      [args.model])
         write_study_page(out, study, formats, args.panels)
         if not args.quiet:
             print(f"wrote {os.path.join(out, 'index.html')}")
@@ -194,6 +197,8 @@ def run(args):
     errs = [e[objective] if e[objective] is not None else np.nan for e in chans]
     sel, labels = parse_channels(args.channels, C, errors=errs)
     out = prepare_outdir(args.out)
+    check_outputs(out, ["index.html"] + [f"figures/{n}.{f}" for n in ["channels"] + [f"channel{c}" for c in sel]
+                                         for f in formats], [args.model, args.kernels])
 
     from . import figures
     figs = []  # (name, figure, alt)

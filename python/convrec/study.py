@@ -32,7 +32,8 @@ import time
 
 import numpy as np
 
-from .inputs import UserError, load_kernels, parse_channels, parse_list, parse_orders, prepare_outdir, write_atomic
+from .inputs import (UserError, check_outputs, load_kernels, parse_channels, parse_list, parse_orders, prepare_outdir,
+                     write_atomic)
 
 FORMAT = "convrec-study"
 FORMAT_VERSION = 1
@@ -243,6 +244,8 @@ def run(args):
         families.append({"name": name, "file": os.path.abspath(path), "shape": list(H.shape),
                          "rate": args.rate if args.rate is not None else rate, "channels": chans, "_H": H})
     out = prepare_outdir(args.out)
+    check_outputs(out, ["study.json", "index.html"] + [f"figures/study_{q}.{f}" for q in ("hinf", "l2", "time")
+                                                       for f in formats], [f["file"] for f in families])
 
     _blas_single_thread()
     study = {"format": FORMAT, "format_version": FORMAT_VERSION, "convrec_version": _version(),
@@ -253,49 +256,60 @@ def run(args):
                           "bounds": "FIR Hankel singular values (convrec.hsv, horizon infinite)"},
              "families": [{k: v for k, v in f.items() if k != "_H"} for f in families],
              "channels": [], "elapsed_s": 0.0}
-    tasks = []
-    for fi, f in enumerate(families):
+    # Work items: the Hankel singular values of every channel first, then one
+    # item per fit, channel by channel, so that the threads share the fits of
+    # a channel (no thread idles at the end while another fits a whole one)
+    # and channels complete in order.
+    work = queue.Queue()
+    entries = []
+    for f in families:
         for c in f["channels"]:
             entry = {"family": f["name"], "channel": int(c), "length": int(f["_H"].shape[1]),
                      "complete": False, "fits": []}
             study["channels"].append(entry)
-            tasks.append((entry, f["_H"][c]))
+            entries.append((entry, f["_H"][c]))
+    for entry, h in entries:
+        work.put(("hsv", entry, h, None))
+    for entry, h in entries:
+        for hz in horizons:
+            for me in methods:
+                for N in orders:
+                    work.put(("fit", entry, h, (hz, me, N)))
     per_channel = len(orders) * len(horizons) * len(methods)
-    total = per_channel * len(tasks)
+    total = per_channel * len(entries)
+    left = {id(e): per_channel + 1 for e, _ in entries}  # fits and the singular values still to come
+    rank = {(hz, me, N): i for i, (hz, me, N) in enumerate(
+        (hz, me, N) for hz in horizons for me in methods for N in orders)}
     json_path = os.path.join(out, "study.json")
     prog = _Progress(total, not args.quiet)
     t_start = time.monotonic()
-
     stop = threading.Event()
     results = queue.Queue()
-    work = queue.Queue()
-    for t in tasks:
-        work.put(t)
 
     def worker():
+        import convrec
         while not stop.is_set():
             try:
-                entry, h = work.get_nowait()
+                kind, entry, h, cfg = work.get_nowait()
             except queue.Empty:
                 return
             try:
-                hv = hankel_values(h, max(orders))
-                head = {"h_norm": float(np.linalg.norm(h)), "hinf_norm": hinf_norm(h), "hsv": hv,
-                        "bounds": [bounds_at(hv, N) for N in orders]}
-                results.put(("head", entry, head))
-                for hz in horizons:
-                    for me in methods:
-                        for N in orders:
-                            if stop.is_set():
-                                results.put(("stopped", entry, None))
-                                return
-                            results.put(("fit", entry, fit_entry(h, N, hz, me, args.margin)))
-                results.put(("done", entry, None))
+                if kind == "hsv":
+                    try:
+                        hv = hankel_values(h, max(orders))
+                    except (convrec.ConvrecError, ValueError) as e:
+                        results.put(("chanerr", entry, f"Hankel singular values: {e}"))
+                        continue
+                    results.put(("head", entry, {"h_norm": float(np.linalg.norm(h)), "hinf_norm": hinf_norm(h),
+                                                 "hsv": hv, "bounds": [bounds_at(hv, N) for N in orders]}))
+                else:
+                    hz, me, N = cfg
+                    results.put(("fit", entry, fit_entry(h, N, hz, me, args.margin)))
             except BaseException as e:  # noqa: BLE001 - reported in the main thread
                 results.put(("crash", entry, e))
                 return
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(jobs, len(tasks)))]
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(jobs, total + len(entries)))]
     interrupted = [0]
 
     def on_sigint(signum, frame):
@@ -322,6 +336,7 @@ def run(args):
                     break
                 prog.update(done)
                 continue
+            finished = False
             if kind == "head":
                 entry.update(val)
             elif kind == "fit":
@@ -329,11 +344,19 @@ def run(args):
                 done += 1
                 prog.update(done, f"{entry['family']}[{entry['channel']}] {val['horizon']} {val['method']} "
                                   f"N={val['order_requested']}")
-            elif kind == "done":
-                entry["complete"] = True
+            elif kind == "chanerr":
+                entry["error"] = val
+                sys.stderr.write(f"{chr(10) if prog.on else ''}convrec study: {entry['family']} channel "
+                                 f"{entry['channel']}: {val}; no bounds for it\n")
             elif kind == "crash":
                 raise val
-            if kind in ("done", "stopped") or time.monotonic() - last_write > 2.0:
+            if kind in ("head", "fit", "chanerr"):
+                left[id(entry)] -= 1
+                if left[id(entry)] == 0:
+                    entry["fits"].sort(key=lambda f: rank[(f["horizon"], f["method"], f["order_requested"])])
+                    entry["complete"] = "error" not in entry
+                    finished = True
+            if finished or time.monotonic() - last_write > 2.0:
                 study["elapsed_s"] = time.monotonic() - t_start
                 _write_json(json_path, study)
                 last_write = time.monotonic()
@@ -344,6 +367,8 @@ def run(args):
             signal.signal(signal.SIGINT, old)
         prog.close()
     study["elapsed_s"] = time.monotonic() - t_start
+    for e in study["channels"]:
+        e["fits"].sort(key=lambda f: rank[(f["horizon"], f["method"], f["order_requested"])])
     study["complete"] = interrupted[0] == 0 and all(e["complete"] for e in study["channels"])
     _write_json(json_path, study)
     report.write_study_page(out, study, formats)
@@ -351,6 +376,11 @@ def run(args):
         print_table(study, sys.stdout)
         print(f"wrote {json_path} and {os.path.join(out, 'index.html')}"
               f"{'' if study['complete'] else ' (interrupted: what was finished)'}")
+    failed = [e for e in study["channels"] if "error" in e]
+    if failed and not interrupted[0]:
+        sys.stderr.write(f"convrec study: {len(failed)} channel{'s' if len(failed) > 1 else ''} failed "
+                         f"(study.json says why)\n")
+        return 1
     if interrupted[0]:
         sys.stdout.flush()
         if interrupted[0] > 1:

@@ -297,7 +297,7 @@ def test_report_without_kernels_and_channels(model, tmp_path):
 
 
 @pytest.mark.parametrize("case", ["channels", "length", "empty", "unwritable", "no-model", "not-model",
-                                  "bad-channel", "kernels-nan"])
+                                  "bad-channel", "kernels-nan", "output-is-input"])
 def test_report_bad_input(model, tmp_path, case):
     d = model
     H = np.load(d / "bank.npy")
@@ -328,11 +328,18 @@ def test_report_bad_input(model, tmp_path, case):
         K[2, 7] = np.nan
         np.save(tmp_path / "k.npy", K)
         args[1], need = tmp_path / "k.npy", "not finite"
+    elif case == "output-is-input":
+        out.mkdir()
+        os.link(d / "m.safetensors", out / "index.html")  # the model under the page's name
+        args[0], need = out / "index.html", "would destroy the input"
     p = cmd("report", *args, "-o", out, *opts, check=False)
     assert p.returncode == 1, (p.returncode, p.stderr)
     assert p.stderr.startswith("convrec report: ") and need in p.stderr, p.stderr
     assert "Traceback" not in p.stderr
-    assert not (out / "index.html").exists() if out.parent.is_dir() else True
+    if case == "output-is-input":
+        assert (out / "index.html").read_bytes() == (d / "m.safetensors").read_bytes()
+    else:
+        assert not (out / "index.html").exists() if out.parent.is_dir() else True
 
 
 def test_study_bad_input(tmp_path):
