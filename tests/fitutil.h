@@ -22,7 +22,7 @@ static inline cr_status tf_fit(cr__method_fn fn, const double *h, size_t L, size
 static inline cr_status tf_varpro(const double *h, size_t L, cr_horizon horizon, double rho_max,
                                   int maxit, cr__modal *m)
 {
-    const cr__vp_opts o = { CR__VP_GRAM, rho_max, maxit, 0.0, NULL, 0.0 };
+    const cr__vp_opts o = { CR__VP_GRAM, rho_max, maxit, 0.0, NULL, 0.0, 0.0 };
     return cr__varpro(h, L, horizon, &o, m, NULL);
 }
 

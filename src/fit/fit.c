@@ -64,13 +64,26 @@ static cr_status fit_order(cr__fitctx *c, cr__method_fn fit, size_t N, cr__modal
     return st;
 }
 
-/* Smallest order whose relative error meets tol (see the file comment). */
+/* One fit of the order search: a fit meeting the target is kept in ok
+ * (its order in *okN), so the chosen order need not be fitted again. */
+static cr_status try_order(cr__fitctx *c, cr__method_fn fit, size_t N, cr__modal *best,
+                           cr__modal *ok, size_t *okN, int *meets)
+{
+    double e2 = INFINITY;
+    cr_status st = fit_order(c, fit, N, best, &e2);
+    *meets = st == CR_OK && e2 <= c->f_goal;
+    if (*meets && (st = cr__modal_copy(ok, best)) == CR_OK) *okN = N;
+    return st;
+}
+
+/* Smallest order whose relative error meets tol (see the file comment).
+ * The target is the context's goal meanwhile: a method may stop once it
+ * meets it, and give up on a long refinement that cannot. */
 static cr_status fit_tol(cr__fitctx *c, cr__method_fn fit, double tol, size_t maxN,
                          cr__modal *best)
 {
-    const double target = tol * tol * c->hn2, level = tol * sqrt(c->hn2);
+    const double level = tol * sqrt(c->hn2);
     cr_status st;
-    double e2;
     /* HSV guide: the smallest N with sigma_{N+1} <= tol ||h|| on the Hankel
      * matrix of the horizon (window rank = exact order on the window). */
     size_t N0 = 0;
@@ -83,41 +96,54 @@ static cr_status fit_tol(cr__fitctx *c, cr__method_fn fit, double tol, size_t ma
         if (N0 < lim || lim >= maxN + 1 || s->k >= s->r) break;
     }
     if (N0 > maxN) N0 = maxN;
+    cr__modal ok;
+    if ((st = cr__modal_alloc(&ok, best->cap)) != CR_OK) return st;
+    c->f_goal = tol * tol * c->hn2;
+    size_t okN = SIZE_MAX, lo_fail = 0, hi_ok = 0;
+    int meets;
     /* verify, then walk: down while it still meets tol, else up by
      * doubling steps and bisect back */
-    size_t lo_fail = 0, hi_ok = 0;
-    if ((st = fit_order(c, fit, N0, best, &e2)) != CR_OK) return st;
-    if (e2 <= target) {
+    if ((st = try_order(c, fit, N0, best, &ok, &okN, &meets)) != CR_OK) goto done;
+    if (meets) {
         hi_ok = N0;
         while (hi_ok > 0) {
-            if ((st = fit_order(c, fit, hi_ok - 1, best, &e2)) != CR_OK) return st;
-            if (e2 > target) break;
+            if ((st = try_order(c, fit, hi_ok - 1, best, &ok, &okN, &meets)) != CR_OK) goto done;
+            if (!meets) break;
             hi_ok--;
         }
-        if (hi_ok == 0) return CR_OK; /* best holds the order-0 fit */
     } else {
         lo_fail = N0;
         size_t step = 1;
         for (;;) {
             size_t N = lo_fail + step > maxN ? maxN : lo_fail + step;
-            if (N <= lo_fail) return fit_order(c, fit, maxN, best, &e2); /* nothing meets tol */
-            if ((st = fit_order(c, fit, N, best, &e2)) != CR_OK) return st;
-            if (e2 <= target) {
+            if (N <= lo_fail) break; /* nothing meets tol: the max_order fit is in best */
+            if ((st = try_order(c, fit, N, best, &ok, &okN, &meets)) != CR_OK) goto done;
+            if (meets) {
                 hi_ok = N;
                 break;
             }
             lo_fail = N;
-            if (N == maxN) return CR_OK; /* best effort: the max_order fit */
+            if (N == maxN) break; /* best effort: the max_order fit */
             step *= 2;
         }
-        while (hi_ok - lo_fail > 1) {
+        while (okN != SIZE_MAX && hi_ok - lo_fail > 1) {
             size_t mid = lo_fail + (hi_ok - lo_fail) / 2;
-            if ((st = fit_order(c, fit, mid, best, &e2)) != CR_OK) return st;
-            if (e2 <= target) hi_ok = mid;
+            if ((st = try_order(c, fit, mid, best, &ok, &okN, &meets)) != CR_OK) goto done;
+            if (meets) hi_ok = mid;
             else lo_fail = mid;
         }
     }
-    return fit_order(c, fit, hi_ok, best, &e2);
+    if (okN == SIZE_MAX) { /* nothing met tol: best holds the largest order tried */
+        if (lo_fail != maxN) st = try_order(c, fit, maxN, best, &ok, &okN, &meets);
+    } else if (okN == hi_ok) {
+        st = cr__modal_copy(best, &ok);
+    } else {
+        st = try_order(c, fit, hi_ok, best, &ok, &okN, &meets);
+    }
+done:
+    c->f_goal = 0.0;
+    cr__modal_free(&ok);
+    return st;
 }
 
 /* A record figure scaled back to the kernel's scale must stay finite. */

@@ -49,6 +49,10 @@ typedef struct cr__fitctx {
     cr__hsvd svd[2];          /* by cr_horizon; k == 0: not computed yet */
     double *work;             /* L doubles: scratch of the error function */
     cr__fit_stats *stats;     /* NULL: not measured */
+    /* A squared error that is good enough (the tolerance of an order
+     * search), 0 for none: methods may stop there, and long refinements
+     * give up once their rate of progress cannot reach it. */
+    double f_goal;
 } cr__fitctx;
 
 /* h (length L >= 1, finite) must outlive the context; margin in [0, 1). */
@@ -113,6 +117,10 @@ size_t cr__design_ncols(const cr__modal *m);
  * i lambda^(i-1) (Re and Im for a pair), by block products (lsq.c). */
 void cr__design(const unsigned char *kind, const double complex *lam, size_t M, size_t nr,
                 double *Phi, size_t ld, double *dPhi);
+/* cr__design without dPhi, and Y = Phi^T V (P x nv, ld P) for nv vectors
+ * V (nr x nv) in the same pass, while each column is in cache. */
+void cr__design_dot(const unsigned char *kind, const double complex *lam, size_t M, size_t nr,
+                    double *Phi, size_t ld, const double *V, size_t nv, double *Y);
 /* The Gram matrix of [Phi dPhi] over nr rows in closed form, (2P x 2P,
  * both triangles, column-major, leading dimension ldg): O(P^2 log nr)
  * instead of O(nr P^2), and without the rounding of the recurrences. */
@@ -145,8 +153,9 @@ cr_status cr__residues_ls(const double *h, size_t L, cr_horizon horizon, cr__mod
  *   factored: R (P x P upper triangular, column-major) and b = (Q^T r)[0:P]
  *             with J = Q R (H = R^T R, g = R^T b), which keeps the
  *             accuracy of a QR-based evaluation.
- * Either way the scaled model is decomposed once per accepted point
- * (eigen- or singular values), so trying another damping costs O(P^2).
+ * The normal form is solved by Cholesky per trial; the factored one is
+ * decomposed (SVD) once per accepted point, so that trying another damping
+ * costs O(P^2).
  * --------------------------------------------------------------------- */
 typedef struct cr__lm_problem {
     size_t P;
@@ -168,6 +177,10 @@ typedef struct cr__lm_opts {
     double rtol;        /* an accepted step "stalls" when (f - f_new) / f < rtol */
     int nstall;         /* stop after this many consecutive stalled steps */
     double floor;       /* smallest scale relative to the largest (More) */
+    /* 0, or a goal: every LM_WINDOW accepted steps, stop when the decrease
+     * over the last window, continued at the same rate for the remaining
+     * budget, would still end above 4 f_goal (the goal is out of reach). */
+    double f_goal;
 } cr__lm_opts;
 
 typedef struct cr__lm_result {
@@ -202,6 +215,7 @@ typedef struct cr__vp_opts {
      * then converging to ref's minimum. ref may be NULL. */
     const cr__modal *ref;
     double e_ref;
+    double f_goal;     /* 0, or a goal out of whose reach to stop (cr__lm_opts) */
 } cr__vp_opts;
 
 /* Refine poles, residues and d of m in place to a local minimum of the

@@ -389,7 +389,7 @@ static cr_status lp_refine(lp_ws *w, cr__modal *m, cr__modal *trial, cr__fit_sta
         w->a = max_abs_shift(w->E, w->M, m->d);
         if (!(w->a > 0.0)) break;
         /* stop a level once the L_p norm falls by less than HNA_RTOL */
-        const cr__lm_opts lo = { HNA_STEPS, 12, 0.0, 1.0 - pow(1.0 - HNA_RTOL, w->p), 1, 0.0 };
+        const cr__lm_opts lo = { HNA_STEPS, 12, 0.0, 1.0 - pow(1.0 - HNA_RTOL, w->p), 1, 0.0, 0.0 };
         cr__lm_result res;
         st = cr__lm(&pb, &lo, t, &res);
         if (stats) {

@@ -6,11 +6,12 @@
  * the curvature sqrt(H_qq) of parameter q, floored at floor * max d), the
  * Gauss-Newton model of f = ||r||^2 around theta is
  *   f(theta + s) ~ f + 2 g~^T t + t^T H~ t,  H~ = D^-1 H D^-1, g~ = D^-1 g,
- * and a damped step is t = -(H~ + lambda I)^-1 g~. H~ is decomposed once
- * per accepted point, H~ = V diag(e) V^T (eigenvalues of the normal form,
- * or squared singular values of R D^-1 for the factored form, where
- * V^T g~ = S U^T b comes without forming H), so
- *   t = -V diag(1 / (e + lambda)) c,  c = V^T g~,
+ * and a damped step is t = -(H~ + lambda I)^-1 g~, with the predicted
+ * decrease -(2 g~^T t + t^T H~ t). In the normal form each trial solves by
+ * Cholesky (P is small); in the factored form R D^-1 = U S V^T is
+ * decomposed once per accepted point (H~ = V S^2 V^T, V^T g~ = S U^T b
+ * without forming H, which keeps the QR evaluation's accuracy), so that
+ *   t = -V diag(1 / (e + lambda)) c,  e = S^2, c = V^T g~,
  *   predicted decrease = sum_i c_i^2 (e_i + 2 lambda) / (e_i + lambda)^2,
  * and every retry with another lambda costs O(P^2). Nielsen's update:
  * lambda *= max(1/3, 1 - (2 rho - 1)^3) on acceptance (rho = actual /
@@ -19,6 +20,11 @@
  * vanishes (a pair's imaginary part near the real axis), so it cannot
  * absorb huge steps that stall every other direction. */
 #include "fit/fit.h"
+
+/* accepted steps between the progress checks of an f_goal, and steps
+ * before the first (a refinement from a poor start is slow at first) */
+#define LM_WINDOW 25
+#define LM_PATIENCE 100
 
 #include <cblas.h>
 #include <lapacke.h>
@@ -53,7 +59,7 @@ cr_status cr__lm(const cr__lm_problem *pb, const cr__lm_opts *o, double *theta,
         free(blk);
         return CR_ENOCONV;
     }
-    double lambda = 1e-3, nu = 2.0;
+    double lambda = 1e-3, nu = 2.0, f_window = f;
     int fresh = 1, rejects = 0, stall = 0;
     for (int it = 0; it < o->maxit && f > o->f_stop; it++) {
         if (fresh) {
@@ -94,30 +100,45 @@ cr_status cr__lm(const cr__lm_problem *pb, const cr__lm_opts *o, double *theta,
                     }
                 }
             } else {
-                /* H~ = V diag(e) V^T; c = V^T g~ */
-                for (size_t q = 0; q < P; q++)
+                /* V = H~ (upper), c = g~: each trial solves (H~ + lambda I) t = -g~
+                 * by Cholesky, cheaper for the small P of these problems than
+                 * one eigen-decomposition per point */
+                for (size_t q = 0; q < P; q++) {
                     for (size_t i = 0; i <= q; i++) V[i + q * P] = A[i + q * P] / (dn[i] * dn[q]);
-                info = LAPACKE_dsyev(LAPACK_COL_MAJOR, 'V', 'U', (lapack_int)P, V, (lapack_int)P,
-                                     e);
-                if (info == 0) {
-                    for (size_t q = 0; q < P; q++) step[q] = b[q] / dn[q];
-                    cblas_dgemv(CblasColMajor, CblasTrans, (int)P, (int)P, 1.0, V, (int)P, step,
-                                1, 0.0, c, 1);
-                    for (size_t i = 0; i < P; i++) e[i] = e[i] > 0.0 ? e[i] : 0.0;
+                    c[q] = b[q] / dn[q];
                 }
+                info = 0;
             }
             if (info != 0) break;
             fresh = 0;
         }
-        /* t = -V diag(1 / (e + lambda)) c, then theta + D^-1 t */
         double pred = 0.0;
-        for (size_t i = 0; i < P; i++) {
-            double den = e[i] + lambda;
-            pred += c[i] * c[i] * (e[i] + 2.0 * lambda) / (den * den);
-            tnew[i] = -c[i] / den;
+        if (pb->factored) {
+            /* t = -V diag(1 / (e + lambda)) c */
+            for (size_t i = 0; i < P; i++) {
+                double den = e[i] + lambda;
+                pred += c[i] * c[i] * (e[i] + 2.0 * lambda) / (den * den);
+                tnew[i] = -c[i] / den;
+            }
+            cblas_dgemv(CblasColMajor, CblasNoTrans, (int)P, (int)P, 1.0, V, (int)P, tnew, 1, 0.0,
+                        step, 1);
+        } else {
+            for (size_t q = 0; q < P; q++) {
+                for (size_t i = 0; i <= q; i++) U[i + q * P] = V[i + q * P];
+                U[q + q * P] += lambda;
+                step[q] = -c[q];
+            }
+            if (LAPACKE_dposv(LAPACK_COL_MAJOR, 'U', (lapack_int)P, 1, U, (lapack_int)P, step,
+                              (lapack_int)P) != 0) {
+                lambda *= nu; /* not positive definite at this damping */
+                nu *= 2.0;
+                if (++rejects > o->max_rejects) break;
+                continue;
+            }
+            /* decrease of the model: -(2 g~^T t + t^T H~ t) */
+            cblas_dsymv(CblasColMajor, CblasUpper, (int)P, 1.0, V, (int)P, step, 1, 0.0, tnew, 1);
+            for (size_t i = 0; i < P; i++) pred -= step[i] * (2.0 * c[i] + tnew[i]);
         }
-        cblas_dgemv(CblasColMajor, CblasNoTrans, (int)P, (int)P, 1.0, V, (int)P, tnew, 1, 0.0,
-                    step, 1);
         for (size_t q = 0; q < P; q++) tnew[q] = theta[q] + step[q] / dn[q];
         double fn;
         res->evals++;
@@ -136,6 +157,13 @@ cr_status cr__lm(const cr__lm_problem *pb, const cr__lm_opts *o, double *theta,
             stall = rel < o->rtol ? stall + 1 : 0;
             if (pb->accepted && pb->accepted(pb->ctx, theta, f)) break;
             if (stall >= o->nstall) break;
+            if (o->f_goal > 0.0 && res->iter % LM_WINDOW == 0 && res->iter >= LM_PATIENCE) {
+                /* out of reach: the last window's rate, continued (f_window
+                 * is the f of the previous check) */
+                double q = f / f_window, left = (double)(o->maxit - it - 1) / LM_WINDOW;
+                if (f > o->f_goal && (!(q < 1.0) || f * pow(q, left) > 4.0 * o->f_goal)) break;
+                f_window = f;
+            }
         } else {
             /* A and b now describe the rejected point; the kept
              * decomposition (V, e, c, dn) still describes theta */

@@ -70,25 +70,34 @@ static void powers(double xr, double xi, size_t nr, double *restrict re, double 
 {
     size_t n0 = nr < DB ? nr : DB;
     double zr = 1.0, zi = 0.0;
-    for (size_t n = 0; n < n0; n++) {
-        re[n] = zr;
-        if (im) im[n] = zi;
-        double t = zr * xr - zi * xi;
-        zi = zr * xi + zi * xr;
-        zr = t;
-    }
-    /* zr + i zi = x^n0 = x^DB when nr > DB */
-    for (size_t n = DB; n < nr; n++) {
-        double ar = re[n - DB], ai = im ? im[n - DB] : 0.0;
-        re[n] = ar * zr - ai * zi;
-        if (im) im[n] = ar * zi + ai * zr;
+    if (im) {
+        for (size_t n = 0; n < n0; n++) {
+            re[n] = zr;
+            im[n] = zi;
+            double t = zr * xr - zi * xi;
+            zi = zr * xi + zi * xr;
+            zr = t;
+        }
+        /* zr + i zi = x^DB when nr > DB */
+        for (size_t n = DB; n < nr; n++) {
+            double ar = re[n - DB], ai = im[n - DB];
+            re[n] = ar * zr - ai * zi;
+            im[n] = ar * zi + ai * zr;
+        }
+    } else {
+        for (size_t n = 0; n < n0; n++) {
+            re[n] = zr;
+            zr *= xr;
+        }
+        for (size_t n = DB; n < nr; n++) re[n] = re[n - DB] * zr;
     }
     if (d0) {
         d0[0] = 0.0;
-        if (im) d1[0] = 0.0;
         for (size_t n = 1; n < nr; n++) d0[n] = (double)n * re[n - 1];
-        if (im)
+        if (im) {
+            d1[0] = 0.0;
             for (size_t n = 1; n < nr; n++) d1[n] = (double)n * im[n - 1];
+        }
     }
 }
 
@@ -106,6 +115,30 @@ void cr__design(const unsigned char *kind, const double complex *lam, size_t M, 
             powers(creal(lam[j]), 0.0, nr, Phi + p * ld, NULL, d0, NULL);
             p += 1;
         }
+    }
+}
+
+void cr__design_dot(const unsigned char *kind, const double complex *lam, size_t M, size_t nr,
+                    double *Phi, size_t ld, const double *V, size_t nv, double *Y)
+{
+    size_t p = 0, P = 0;
+    for (size_t j = 0; j < M; j++) P += kind[j] == CR_MODE_PAIR ? 2 : 1;
+    for (size_t j = 0; j < M; j++) {
+        int pair = kind[j] == CR_MODE_PAIR;
+        powers(creal(lam[j]), pair ? cimag(lam[j]) : 0.0, nr, Phi + p * ld,
+               pair ? Phi + (p + 1) * ld : NULL, NULL, NULL);
+        /* the fresh columns are still in cache: their products now */
+        for (size_t q = p; q < p + (pair ? 2 : 1); q++) {
+            const double *restrict a = Phi + q * ld;
+            for (size_t v = 0; v < nv; v++) {
+                const double *restrict x = V + v * nr;
+                double s = 0.0;
+#pragma omp simd reduction(+ : s)
+                for (size_t i = 0; i < nr; i++) s += a[i] * x[i];
+                Y[q + v * P] = s;
+            }
+        }
+        p += pair ? 2 : 1;
     }
 }
 

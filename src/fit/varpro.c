@@ -140,12 +140,13 @@ typedef struct vp_gram {
     double *scale;                /* nc column scales */
     double *Grem;                 /* P x P remainder Gram (infinite) */
     double *C11;                  /* P x P Cholesky of scaled Phi block */
-    double *c, *rhs, *r;          /* P, P, nr */
+    double *c, *rhs, *r, *psir;   /* P, P, nr, P */
     double *S, *W, *Mj;           /* P x P: Schur complement, scratch, derivative map */
     double complex *alpha, *mu;   /* column descriptors */
     double complex *lam, *dlam;   /* M poles; P: d lambda / d theta_p */
     size_t *nrc;                  /* P: near-real imaginary columns (gram_near_real) */
     double *X, *Y;                /* nr x 2P, P x 2P: vectors and their products */
+    double *hgx;                  /* 2P: Phi^T [h, w(h)] when P > CR__VP_PMAX */
 } vp_gram;
 
 /* Cholesky with a small diagonal lift when the scaled Gram matrix is
@@ -198,6 +199,27 @@ static void gram_tail_gradient(const vp_gram *w, double *g)
     }
 }
 
+/* Y[p + v P] = Phi[:, p]^T V[:, v] for nv <= DOTS_MAX vectors V (nr x nv):
+ * one pass over Phi, no packing (BLAS dgemm packs Phi for every call,
+ * which costs more than the products for a few right-hand sides). */
+#define DOTS_MAX 8
+static void dots(const double *restrict Phi, size_t nr, size_t P, const double *restrict V,
+                 size_t nv, double *restrict Y)
+{
+    for (size_t p = 0; p < P; p++) {
+        const double *restrict a = Phi + p * nr;
+        double acc[DOTS_MAX] = { 0 };
+        for (size_t v = 0; v < nv; v++) {
+            const double *restrict x = V + v * nr;
+            double s = 0.0;
+#pragma omp simd reduction(+ : s)
+            for (size_t i = 0; i < nr; i++) s += a[i] * x[i];
+            acc[v] = s;
+        }
+        for (size_t v = 0; v < nv; v++) Y[p + v * P] = acc[v];
+    }
+}
+
 /* w_j = (j + 1) v_{j+1}, w_{n-1} = 0: then Psi^T v = Phi^T w */
 static void weighted_shift(const double *v, size_t n, double *w)
 {
@@ -237,8 +259,7 @@ static void gram_near_real(vp_gram *w)
         weighted_shift(y, nr, X + 3 * nr);
     }
     /* Y (P x 4k) = Phi^T X */
-    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)P, (int)(4 * k), (int)nr, 1.0, w->A,
-                (int)nr, w->X, (int)nr, 0.0, w->Y, (int)P);
+    for (size_t t = 0; t < k; t++) dots(w->A, nr, P, w->X + 4 * t * nr, 4, w->Y + 4 * t * P);
     for (size_t t = 0; t < k; t++) {
         const double *Y = w->Y + 4 * t * P;
         size_t qx = w->nrc[t], qy = P + qx;
@@ -258,15 +279,13 @@ static int gram_eval(void *ctx, double *th, int want, double *fout, double *H, d
     vp_gram *w = ctx;
     const size_t nr = w->nr, P = w->P, nc = w->nc;
     theta_to_poles(&w->v, th, w->lam, w->dlam);
-    cr__design(w->v.kind, w->lam, w->v.M, nr, w->A, nr, NULL);
     /* Gram of [Phi Psi h]: the [Phi Psi] block in closed form, the last
-     * column from one product, Phi^T [h, w(h)] = [Phi^T h, Psi^T h] */
+     * column Phi^T [h, w(h)] = [Phi^T h, Psi^T h] while Phi is formed */
+    double hg[2 * CR__VP_PMAX];
+    double *hgp = P <= CR__VP_PMAX ? hg : w->hgx; /* P x 2 */
+    cr__design_dot(w->v.kind, w->lam, w->v.M, nr, w->A, nr, w->hw, 2, hgp);
     cr__design_gram(w->v.kind, w->lam, w->v.M, nr, w->G, nc);
     gram_near_real(w);
-    double hg[2 * CR__VP_PMAX];
-    double *hgp = P <= CR__VP_PMAX ? hg : w->Y; /* P x 2 */
-    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)P, 2, (int)nr, 1.0, w->A, (int)nr,
-                w->hw, (int)nr, 0.0, hgp, (int)P);
     for (size_t i = 0; i < P; i++) {
         w->G[i + 2 * P * nc] = hgp[i];
         w->G[P + i + 2 * P * nc] = hgp[P + i];
@@ -312,6 +331,9 @@ static int gram_eval(void *ctx, double *th, int want, double *fout, double *H, d
     }
     double f = 0.0;
     for (size_t n = 0; n < nr; n++) f += w->r[n] * w->r[n];
+    weighted_shift(w->r, nr, w->X);
+    cblas_dgemv(CblasColMajor, CblasTrans, (int)nr, (int)P, 1.0, w->A, (int)nr, w->X, 1, 0.0,
+                w->psir, 1);
     if (w->inf) {
         double *tmp = w->rhs;
         cblas_dsymv(CblasColMajor, CblasUpper, (int)P, 1.0, w->Grem, (int)P, w->c, 1, 0.0, tmp, 1);
@@ -342,11 +364,8 @@ static int gram_eval(void *ctx, double *th, int want, double *fout, double *H, d
             w->S[i + q * P] = v;
             w->S[q + i * P] = v;
         }
-    /* psi_r = Psi^T r = Phi^T w(r) */
-    double *psir = w->rhs;
-    weighted_shift(w->r, nr, w->X);
-    cblas_dgemv(CblasColMajor, CblasTrans, (int)nr, (int)P, 1.0, w->A, (int)nr, w->X, 1, 0.0,
-                psir, 1);
+    /* psi_r = Psi^T r = Phi^T w(r), from the last residual pass */
+    double *psir = w->psir;
     /* derivative map Mj (rows: Psi columns, cols: parameters), block diagonal:
      * d/dt Re(gamma lambda^n) = Re(kappa psi), kappa = gamma lambda',
      * psi = n lambda^(n-1), gamma = c_p - i c_{p+1} */
@@ -696,6 +715,7 @@ cr_status cr__varpro(const double *h, size_t L, cr_horizon horizon, const cr__vp
         g.C11 = malloc(P * P * sizeof *g.C11);
         g.c = malloc(P * sizeof *g.c);
         g.rhs = malloc(P * sizeof *g.rhs);
+        g.psir = malloc(P * sizeof *g.psir);
         g.r = malloc(nr * sizeof *g.r);
         g.S = malloc(P * P * sizeof *g.S);
         g.W = malloc(P * P * sizeof *g.W);
@@ -707,8 +727,10 @@ cr_status cr__varpro(const double *h, size_t L, cr_horizon horizon, const cr__vp
         g.nrc = malloc(P * sizeof *g.nrc);
         g.X = malloc(2 * nr * P * sizeof *g.X);   /* 4 vectors per near-real pair */
         g.Y = malloc(2 * P * P * sizeof *g.Y);
-        ok = ok && g.A && g.hw && g.G && g.scale && g.Grem && g.C11 && g.c && g.rhs && g.r && g.S && g.W &&
-             g.Mj && g.alpha && g.mu && g.lam && g.dlam && g.nrc && g.X && g.Y;
+        g.hgx = malloc(2 * P * sizeof *g.hgx);
+        ok = ok && g.A && g.hw && g.G && g.scale && g.Grem && g.C11 && g.c && g.rhs && g.psir &&
+             g.r && g.S && g.W &&
+             g.Mj && g.alpha && g.mu && g.lam && g.dlam && g.nrc && g.X && g.Y && g.hgx;
         if (ok) {
             /* explicit rows: h[1..L-1], then zeros (infinite) */
             memcpy(g.hw, h + 1, (L - 1) * sizeof *h);
@@ -718,7 +740,7 @@ cr_status cr__varpro(const double *h, size_t L, cr_horizon horizon, const cr__vp
         }
         pb.ctx = &g;
         pb.eval = gram_eval;
-        lo = (cr__lm_opts){ o->maxit > 0 ? o->maxit : VP_MAXIT, 12, 0.0, 1e-9, 1, 1e-5 };
+        lo = (cr__lm_opts){ o->maxit > 0 ? o->maxit : VP_MAXIT, 12, 0.0, 1e-9, 1, 1e-5, 0.0 };
     } else {
         q.v = v;
         q.nr = nr;
@@ -741,7 +763,7 @@ cr_status cr__varpro(const double *h, size_t L, cr_horizon horizon, const cr__vp
         pb.ctx = &q;
         pb.eval = qr_eval;
         pb.factored = 1;
-        lo = (cr__lm_opts){ o->maxit > 0 ? o->maxit : VP_MAXIT, 20, 0.0, 1e-6, 5, 1e-12 };
+        lo = (cr__lm_opts){ o->maxit > 0 ? o->maxit : VP_MAXIT, 20, 0.0, 1e-6, 5, 1e-12, 0.0 };
     }
     if (!ok) {
         st = cr__fail(CR_ENOMEM, "varpro: out of memory");
@@ -750,6 +772,7 @@ cr_status cr__varpro(const double *h, size_t L, cr_horizon horizon, const cr__vp
     double hn2 = 0.0;
     for (size_t k = 0; k < L; k++) hn2 += h[k] * h[k];
     lo.f_stop = fmax(o->f_stop, 1e-30 * (hn2 > 0 ? hn2 : 1.0));
+    lo.f_goal = o->f_goal;
     /* the same minimum: poles within 0.15 Rayleigh widths (2 pi / L),
      * which the window cannot tell apart */
     vp_watched wt = { pb.ctx, pb.eval, { &v, o->ref, o->e_ref, 0.0, wlam } };
@@ -772,9 +795,10 @@ cr_status cr__varpro(const double *h, size_t L, cr_horizon horizon, const cr__vp
     st = vp_finish(h, L, horizon, lam, e_in, &in, m, work);
 done:
     if (stats) stats->t_refine += cr__fit_clock() - t0;
-    free(g.A); free(g.hw); free(g.G); free(g.scale); free(g.Grem); free(g.C11); free(g.c); free(g.rhs);
+    free(g.A); free(g.hw); free(g.G); free(g.scale); free(g.Grem); free(g.C11); free(g.c);
+    free(g.rhs); free(g.psir);
     free(g.r); free(g.S); free(g.W); free(g.Mj); free(g.alpha); free(g.mu); free(g.lam);
-    free(g.dlam); free(g.nrc); free(g.X); free(g.Y);
+    free(g.dlam); free(g.nrc); free(g.X); free(g.Y); free(g.hgx);
     free(q.Q); free(q.J); free(q.D); free(q.tau); free(q.tauJ); free(q.colsc); free(q.qh);
     free(q.r); free(q.c); free(q.DTr); free(q.lam); free(q.dlam);
     free(th);
