@@ -30,10 +30,12 @@ liblapacke-dev libcjson-dev libsndfile1-dev python3-numpy help2man"
 # builds for, newlib (semihosting stdio) and qemu for the exported filters on
 # emulated Cortex-M3 / M4F, clang with its sanitizer and libFuzzer
 # runtimes and its OpenMP (libomp), PIL and scikit-image's data folder for
-# the S4D compression study's natural photos (with matplotlib's and scipy's)
+# the S4D compression study's natural photos (with matplotlib's and scipy's),
+# chromium (headless) for the report pages
 TEST_PKGS="libcmocka-dev python3-scipy python3-pytest python3-matplotlib gcc-arm-none-eabi
 libnewlib-arm-none-eabi qemu-system-arm python3-pip python3-setuptools python3-venv python3-torch
-clang libclang-rt-dev libomp-dev python3-pil python3-skimage"
+clang libclang-rt-dev libomp-dev python3-pil python3-skimage
+chromium"
 CHECK_STAGES=${CHECK_STAGES:-main asan clang tsan fuzz}
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 

@@ -94,5 +94,8 @@ int cmd_hsv(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+/* study and report hand over to the Python package (cmd_py.c) */
+int cmd_study(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 #endif

@@ -46,6 +46,15 @@ static const char usage_text[] =
     "                        convolution by the kernels, and the third-octave band\n"
     "                        errors when the rate is known (options: --seed S,\n"
     "                        --threads T, --rate FS, --json)\n"
+    "  study KERNELS... -o DIR [--orders 2,4,8 | 2..64] [options]\n"
+    "                        error against order for every method and horizon,\n"
+    "                        against the Hankel bounds: DIR/study.json and a page\n"
+    "                        (options --horizon, --methods, --channels SPEC)\n"
+    "  report MODEL [KERNELS] -o DIR [--channels SPEC] [--format png|pdf|svg]\n"
+    "                        one self-contained page of tables and figures for a\n"
+    "                        model (or a study.json)\n"
+    "                        (study and report run python3 -m convrec: they need\n"
+    "                        the Python package and matplotlib)\n"
     "\n"
     "KERNELS and IN are .npy arrays or audio files (WAV, FLAC, AIFF, ...: what\n"
     "libsndfile reads; the channels of a file are the kernels or the signal's\n"
@@ -61,7 +70,8 @@ static const struct {
 } commands[] = {
     {"fit", cmd_fit},       {"kernel", cmd_kernel}, {"filter", cmd_filter},
     {"conv", cmd_conv},     {"hsv", cmd_hsv},       {"info", cmd_info},
-    {"export", cmd_export}, {"verify", cmd_verify},
+    {"export", cmd_export}, {"verify", cmd_verify}, {"study", cmd_study},
+    {"report", cmd_report},
 };
 
 /* libconvrec calls LAPACK only inside its own per-channel OpenMP loops and

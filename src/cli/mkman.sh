@@ -10,7 +10,7 @@ trap 'rm -f "$inc" "$out.tmp"' EXIT
 {
     cat "$extra"
     echo '[COMMANDS]'
-    for c in fit kernel filter conv hsv info export verify; do
+    for c in fit kernel filter conv hsv info export verify study report; do
         echo ".SS convrec $c"
         echo '.nf'
         # roff: backslashes, leading dots and quotes, and real minus signs
