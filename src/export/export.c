@@ -507,7 +507,7 @@ static cJSON *model_json(const cr_model *m)
                                      m->horizon == CR_HORIZON_INFINITE ? "infinite" : "window") &&
              cJSON_AddNumberToObject(root, "channels", (double)m->C) &&
              cJSON_AddNumberToObject(root, "max_modes", (double)m->M) &&
-             cJSON_AddItemToObject(root, "sample_rate", jnum(m->rate > 0 ? m->rate : NAN)) &&
+             add_item(root, "sample_rate", jnum(m->rate > 0 ? m->rate : NAN)) &&
              cJSON_AddStringToObject(root, "convention",
                                      "h[0] = d; h[k] = sum_m w_m Re(r_m lambda_m^(k-1)), "
                                      "w = 2 for a pair (stored once, pole im > 0), 1 for real");
