@@ -30,7 +30,7 @@ except ImportError as e:  # a clear message instead of a bare "No module named t
 
 from . import ConvrecError, Model, Stream
 
-__all__ = ["from_s4d", "s4d_kernel", "modes", "kernel", "Recurrence", "Modes"]
+__all__ = ["from_s4d", "s4d_kernel", "modes", "kernel", "Recurrence", "Modes", "save_safetensors"]
 
 _S4D_KEYS = ("kernel.log_dt", "kernel.log_A_real", "kernel.A_imag", "kernel.C", "D")
 
@@ -140,6 +140,58 @@ def s4d_kernel(state_dict, L, prefix="", dtype=torch.float64):
     Ck = C * (torch.exp(dtA) - 1.0) / A
     k = torch.arange(int(L), dtype=dtype)
     return 2 * torch.einsum("hn,hnl->hl", Ck, torch.exp(dtA[:, :, None] * k)).real
+
+
+_ST_DTYPES = {torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
+              torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8",
+              torch.uint8: "U8", torch.bool: "BOOL"}
+
+
+def save_safetensors(tensors, path, metadata=None):
+    """Write a dict of CPU tensors as a .safetensors file (the format of the
+    safetensors library, which Debian does not package): what
+    `convrec fit CKPT.safetensors --tensor NAME` reads, e.g. the kernels of a
+    long-convolution layer, (C, L) or a conv1d weight (C, 1, L), in F32, F64,
+    F16 or BF16. Tensors are written contiguous, little-endian, in name
+    order; metadata is an optional dict of strings. The file is written
+    whole to a temporary name and renamed, so a failure leaves no partial
+    file."""
+    import json
+    import os
+    import tempfile
+
+    header, blobs, off = {}, [], 0
+    for name in sorted(tensors):
+        t = tensors[name]
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"save_safetensors: {name!r} is a {type(t).__name__}, not a torch.Tensor")
+        if t.dtype not in _ST_DTYPES:
+            raise TypeError(f"save_safetensors: {name!r}: dtype {t.dtype} has no safetensors name")
+        t = t.detach().to("cpu").contiguous()
+        raw = (t.view(torch.int16) if t.dtype == torch.bfloat16 else t).numpy()
+        b = raw.astype(raw.dtype.newbyteorder("<"), copy=False).tobytes()
+        header[name] = {"dtype": _ST_DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    if metadata:
+        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
+    js = json.dumps(header, separators=(",", ":")).encode()
+    js += b" " * (-len(js) % 8)  # the data section starts 8-byte aligned
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".st-", dir=d)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as open() would have made it
+        with os.fdopen(fd, "wb") as f:
+            f.write(len(js).to_bytes(8, "little"))
+            f.write(js)
+            for b in blobs:
+                f.write(b)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def from_s4d(state_dict, prefix="", length=None):

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 static void vmessage(const char *cmd, const char *kind, const char *fmt, va_list ap)
@@ -182,12 +183,61 @@ int cli_merge_rate(const char *cmd, const char *path, double file_rate, double *
     return CLI_OK;
 }
 
-int cli_load_kernels(const char *cmd, const char *path, double **h, size_t *C, size_t *L, double *rate)
+int cli_is_safetensors(const char *path)
+{
+    size_t n = strlen(path);
+    return n >= 12 && strcasecmp(path + n - 12, ".safetensors") == 0;
+}
+
+/* "name (F32, 64x1x1024), ..." of the tensors of a safetensors file, in buf
+ * (cut short with "..." when it does not fit). */
+static void list_tensors(const char *path, char *buf, size_t size)
+{
+    cr_tensor_info *t = NULL;
+    size_t n = 0;
+    buf[0] = '\0';
+    if (cr_safetensors_list(path, &t, &n) != CR_OK) return;
+    size_t len = 0;
+    for (size_t i = 0; i < n && len + 4 < size; i++) {
+        char shape[96] = "";
+        for (int d = 0; d < t[i].ndim; d++)
+            snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%zu", d ? "x" : "",
+                     t[i].shape[d]);
+        int w = snprintf(buf + len, size - len, "%s%s (%s, %s)", i ? ", " : "", t[i].name,
+                         t[i].dtype, t[i].ndim ? shape : "scalar");
+        if (w < 0 || (size_t)w >= size - len) {
+            snprintf(buf + (len < size - 4 ? len : size - 4), 4, "...");
+            break;
+        }
+        len += (size_t)w;
+    }
+    if (n == 0) snprintf(buf, size, "none");
+    free(t);
+}
+
+int cli_load_kernels(const char *cmd, const char *path, const char *tensor, double **h, size_t *C,
+                     size_t *L, double *rate)
 {
     cr_array a;
-    double r;
-    int rc = cli_read_array(cmd, path, "reading kernels", &a, &r);
-    if (rc != CLI_OK) return rc;
+    double r = 0.0;
+    int rc;
+    if (tensor != NULL) {
+        /* one named tensor of a checkpoint */
+        cr_status st = cr_safetensors_read(path, tensor, CR_FLOAT64, &a);
+        if (st != CR_OK) return cli_status(cmd, st, "reading kernels");
+    } else if (cli_is_safetensors(path)) {
+        cr_tensor_info *t = NULL;
+        size_t n = 0;
+        cr_status st = cr_safetensors_list(path, &t, &n);
+        free(t);
+        if (st != CR_OK) return cli_status(cmd, st, "reading kernels");
+        char names[2048];
+        list_tensors(path, names, sizeof names);
+        return cli_usage(cmd, "%s is a safetensors file: name the kernels' tensor with --tensor NAME "
+                         "(tensors present: %s)", path, names);
+    } else if ((rc = cli_read_array(cmd, path, "reading kernels", &a, &r)) != CLI_OK) {
+        return rc;
+    }
     if (rate != NULL) *rate = r;
     if (a.ndim > 2) {
         int nd = a.ndim;

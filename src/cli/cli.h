@@ -68,10 +68,16 @@ int cli_parse_rate(const char *cmd, const char *s, double *rate);
 /* The rate of an input (0: none) against a given one (0: none): a
  * conflict is an error; *rate becomes the file's when it has one. */
 int cli_merge_rate(const char *cmd, const char *path, double file_rate, double *rate);
-/* A (C, L) kernel bank read from a .npy file of shape (L,) or (C, L) or an
- * audio file, as float64 (float32 files are widened); *rate (may be NULL)
- * receives the audio file's sample rate (0 for .npy). */
-int cli_load_kernels(const char *cmd, const char *path, double **h, size_t *C, size_t *L, double *rate);
+/* A (C, L) kernel bank read as float64 from a .npy file of shape (L,) or
+ * (C, L), an audio file, or with tensor != NULL the named tensor of a
+ * safetensors checkpoint ((L,), (C, L) or (C, 1, L); F64, F32, F16, BF16).
+ * A .safetensors path without a tensor is a usage error that lists the
+ * tensors present. *rate (may be NULL) receives the audio file's sample
+ * rate (0 otherwise). */
+int cli_load_kernels(const char *cmd, const char *path, const char *tensor, double **h, size_t *C,
+                     size_t *L, double *rate);
+/* path ends in .safetensors (case-insensitive) */
+int cli_is_safetensors(const char *path);
 /* Channels and samples of a signal of shape (T,), (C, T) or (B, C, T). */
 void cli_signal_dims(const cr_array *u, size_t *B, size_t *C, size_t *T);
 /* Widen / narrow an array's data to float64 / float32 in place. */

@@ -14,9 +14,13 @@ static const char help[] =
     "Fit a stable modal (state-space) model to each kernel of a bank: a .npy\n"
     "array of shape (L,) or (C, L), float32 or float64, or an audio file (WAV,\n"
     "FLAC, AIFF, ... whose channels are the kernels; its sample rate is\n"
-    "recorded in the model). Prints a summary of the errors.\n"
+    "recorded in the model), or a tensor of a safetensors checkpoint (--tensor).\n"
+    "Prints a summary of the errors.\n"
     "\n"
     "  -o MODEL.safetensors   the model file to write (never one of the inputs)\n"
+    "  --tensor NAME          KERNELS is a safetensors checkpoint: the kernels are\n"
+    "                         its tensor NAME, (L,), (C, L) or a conv1d weight\n"
+    "                         (C, 1, L), F32, F64, F16 or BF16\n"
     "  --order N              fixed order N (real state dimension) per channel\n"
     "  --tol EPS              smallest order whose relative l2 error is <= EPS\n"
     "                         (the default is --tol 1e-3, or --tol-db 1 with\n"
@@ -172,7 +176,7 @@ int cmd_fit(int argc, char **argv)
 {
     const char *out = NULL, *order = NULL, *tol = NULL, *horizon = NULL, *method = NULL;
     const char *margin = NULL, *maxo = NULL, *threads = NULL, *tol_db = NULL, *rate_s = NULL;
-    const char *weight = NULL, *trim = NULL;
+    const char *weight = NULL, *trim = NULL, *tensor = NULL;
     int quiet = 0;
     args a = {.cmd = "fit", .help = help};
     const args_opt opts[] = {{"-o", &out, NULL},           {"--order", &order, NULL},
@@ -182,6 +186,7 @@ int cmd_fit(int argc, char **argv)
                              {"--quiet", NULL, &quiet},    {"-q", NULL, &quiet},
                              {"--tol-db", &tol_db, NULL},  {"--rate", &rate_s, NULL},
                              {"--weight", &weight, NULL},  {"--trim", &trim, NULL},
+                             {"--tensor", &tensor, NULL},
                              {NULL, NULL, NULL}};
     int rc = args_scan(&a, argc, argv, opts);
     if (rc != ARGS_GO) return rc;
@@ -230,7 +235,7 @@ int cmd_fit(int argc, char **argv)
 
     double *h, file_rate;
     size_t C, L;
-    if ((rc = cli_load_kernels(a.cmd, a.pos[0], &h, &C, &L, &file_rate)) != CLI_OK) return rc;
+    if ((rc = cli_load_kernels(a.cmd, a.pos[0], tensor, &h, &C, &L, &file_rate)) != CLI_OK) return rc;
     if ((rc = cli_merge_rate(a.cmd, a.pos[0], file_rate, &o.rate)) != CLI_OK) {
         free(h);
         return rc;

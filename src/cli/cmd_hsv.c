@@ -9,10 +9,13 @@ static const char help[] =
     "\n"
     "The K largest Hankel singular values sigma_1 >= sigma_2 >= ... of each\n"
     "kernel of a bank (L,) or (C, L) (.npy, or an audio file whose channels are\n"
-    "the kernels): one line per channel, or a (C, K) float64\n"
+    "the kernels, or a checkpoint's tensor with --tensor): one line per channel, or a (C, K) float64\n"
     "array with -o, or JSON. Every stable model of order N has an H-infinity\n"
     "error >= sigma_N+1 (infinite horizon).\n"
     "\n"
+    "  --tensor NAME          KERNELS is a safetensors checkpoint: the kernels are\n"
+    "                         its tensor NAME, (L,), (C, L) or a conv1d weight\n"
+    "                         (C, 1, L), F32, F64, F16 or BF16\n"
     "  -n K                   how many values per channel, 1 to 100000 (default\n"
     "                         10; at most L - 1)\n"
     "  --horizon window|infinite\n"
@@ -26,11 +29,12 @@ static const char help[] =
 
 int cmd_hsv(int argc, char **argv)
 {
-    const char *out = NULL, *nstr = NULL, *horizon = NULL;
+    const char *out = NULL, *nstr = NULL, *horizon = NULL, *tensor = NULL;
     int json = 0;
     args a = {.cmd = "hsv", .help = help};
     const args_opt opts[] = {{"-o", &out, NULL},           {"-n", &nstr, NULL}, {"--horizon", &horizon, NULL},
-                             {"--json", NULL, &json},      {NULL, NULL, NULL}};
+                             {"--json", NULL, &json},      {"--tensor", &tensor, NULL},
+                             {NULL, NULL, NULL}};
     int rc = args_scan(&a, argc, argv, opts);
     if (rc != ARGS_GO) return rc;
     if (a.npos != 1) return cli_usage(a.cmd, "usage: convrec hsv KERNELS.npy [-n K] [-o OUT.npy]");
@@ -42,7 +46,7 @@ int cmd_hsv(int argc, char **argv)
     if ((rc = cli_check_output(a.cmd, out, &a.pos[0], 1)) != CLI_OK) return rc;
     double *h;
     size_t C, L;
-    if ((rc = cli_load_kernels(a.cmd, a.pos[0], &h, &C, &L, NULL)) != CLI_OK) return rc;
+    if ((rc = cli_load_kernels(a.cmd, a.pos[0], tensor, &h, &C, &L, NULL)) != CLI_OK) return rc;
     if (L < 2) {
         free(h);
         return cli_error(a.cmd, "%s: kernels of length %zu have no Hankel singular values", a.pos[0], L);

@@ -11,13 +11,17 @@ static const char help[] =
     "usage: convrec verify MODEL.safetensors KERNELS [options]\n"
     "\n"
     "Run a random signal and an impulse through the model's recurrence and\n"
-    "through FFT convolution with the kernels (C, L) (.npy or an audio file),\n"
+    "through FFT convolution with the kernels (C, L) (.npy, an audio file, or a\n"
+    "checkpoint's tensor with --tensor),\n"
     "chunk by chunk, and print the relative l2 difference of the outputs per\n"
     "channel and over all. When a sample rate is known (the model's, the audio\n"
     "file's or --rate), also the third-octave band errors of each channel\n"
     "against its kernel (largest and RMS over the bands from 20 Hz to rate/2,\n"
     "dB, and the worst band).\n"
     "\n"
+    "  --tensor NAME          KERNELS is a safetensors checkpoint: the kernels are\n"
+    "                         its tensor NAME, (L,), (C, L) or a conv1d weight\n"
+    "                         (C, 1, L), F32, F64, F16 or BF16\n"
     "  --steps T              samples per run, 1 to 1000000000 (default 1000000)\n"
     "  --precision float|double\n"
     "                         the recurrence's precision (default double)\n"
@@ -108,11 +112,13 @@ static cr_status verify_run(const cr_model *m, const double *h, size_t C, size_t
 int cmd_verify(int argc, char **argv)
 {
     const char *steps = NULL, *prec = NULL, *seed_s = NULL, *threads = NULL, *rate_s = NULL;
+    const char *tensor = NULL;
     int json = 0;
     args a = {.cmd = "verify", .help = help};
     const args_opt opts[] = {{"--steps", &steps, NULL}, {"--precision", &prec, NULL}, {"--seed", &seed_s, NULL},
                              {"--json", NULL, &json},   {"--threads", &threads, NULL},
-                             {"--rate", &rate_s, NULL}, {NULL, NULL, NULL}};
+                             {"--rate", &rate_s, NULL}, {"--tensor", &tensor, NULL},
+                             {NULL, NULL, NULL}};
     int rc = args_scan(&a, argc, argv, opts);
     if (rc != ARGS_GO) return rc;
     if (a.npos != 2)
@@ -133,7 +139,7 @@ int cmd_verify(int argc, char **argv)
     if (st != CR_OK) return cli_status(a.cmd, st, "loading the model");
     double *h;
     size_t C, L;
-    if ((rc = cli_load_kernels(a.cmd, a.pos[1], &h, &C, &L, &file_rate)) != CLI_OK) {
+    if ((rc = cli_load_kernels(a.cmd, a.pos[1], tensor, &h, &C, &L, &file_rate)) != CLI_OK) {
         cr_model_destroy(m);
         return rc;
     }
