@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Seed corpora of the fuzz harnesses (fuzz/corpus/NAME/), valid files and
 files at the boundaries (and command lines for fuzz_cli), written byte by byte from the format descriptions
-(numpy's .npy format, docs/FORMAT.md, the safetensors layout), independently
+(numpy's .npy format, docs/FORMAT.md, the safetensors layout, RIFF WAVE,
+AIFF and Sun AU as their specifications lay them out), independently
 of convrec's own writers. Deterministic: running it again gives the same
 files. Usage: fuzz/make_corpus.py (numpy needed; Debian's /usr/bin/python3).
 """
@@ -186,12 +187,76 @@ def cli_corpus():
     cli("unknown", "info", "m.safetensors", "--bogus")
 
 
+# ---- audio (RIFF WAVE, AIFF, AU) -------------------------------------
+def wav(samples, fmt_tag=1, bits=16, rate=8000, extensible=False, data_len=None, extra=b""):
+    """samples: (C, T) array already in the file's encoding (ints or floats)."""
+    C, T = samples.shape
+    code = {(1, 8): "u1", (1, 16): "<i2", (1, 32): "<i4", (3, 32): "<f4", (3, 64): "<f8"}
+    if (fmt_tag, bits) == (1, 24):
+        v = samples.T.astype("<i4").ravel()
+        raw = b"".join(int(x).to_bytes(4, "little", signed=True)[:3] for x in v)
+    else:
+        raw = samples.T.astype(code[(fmt_tag, bits)]).tobytes()
+    ba = C * bits // 8
+    if extensible:
+        guid = struct.pack("<H", fmt_tag) + bytes.fromhex("000000001000800000aa00389b71")
+        fmt = struct.pack("<HHIIHHHHI", 0xFFFE, C, rate, rate * ba, ba, bits, 22, bits, 0) + guid
+    else:
+        fmt = struct.pack("<HHIIHH", fmt_tag, C, rate, rate * ba, ba, bits)
+    dl = len(raw) if data_len is None else data_len
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + extra + b"data" + struct.pack("<I", dl) + raw
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def ieee_ext(x):
+    """An 80-bit IEEE extended float (AIFF's sample rate)."""
+    m, e = np.frexp(float(x))
+    return struct.pack(">HQ", int(e) - 1 + 16383, int(m * 2 ** 64))
+
+
+def aiff(samples, rate=8000):
+    C, T = samples.shape
+    raw = samples.T.astype(">i2").tobytes()
+    comm = struct.pack(">hIh", C, T, 16) + ieee_ext(rate)
+    ssnd = struct.pack(">II", 0, 0) + raw
+    body = b"AIFF" + b"COMM" + struct.pack(">I", len(comm)) + comm + b"SSND" + struct.pack(">I", len(ssnd)) + ssnd
+    return b"FORM" + struct.pack(">I", len(body)) + body
+
+
+def au(samples, enc=3, rate=8000):
+    C, T = samples.shape
+    raw = samples.T.astype({3: ">i2", 6: ">f4"}[enc]).tobytes()
+    return b".snd" + struct.pack(">IIIII", 24, len(raw), enc, rate, C) + raw
+
+
+def audio_corpus():
+    x = rng.standard_normal((2, 40)) * 0.3
+    i16 = np.round(x * 32767).clip(-32768, 32767)
+    put("audio", "pcm16_stereo.wav", wav(i16))
+    put("audio", "pcm16_mono.wav", wav(i16[:1], rate=44100))
+    put("audio", "pcm8.wav", wav(np.round(x[:1] * 127 + 128).clip(0, 255), bits=8))
+    put("audio", "pcm24.wav", wav(np.round(x * 2 ** 23).clip(-2 ** 23, 2 ** 23 - 1), bits=24))
+    put("audio", "pcm32.wav", wav(np.round(x * 2 ** 31).clip(-2 ** 31, 2 ** 31 - 1), bits=32))
+    put("audio", "float32.wav", wav(x, fmt_tag=3, bits=32, rate=48000))
+    put("audio", "float64.wav", wav(x, fmt_tag=3, bits=64))
+    put("audio", "extensible.wav", wav(i16, extensible=True))
+    put("audio", "one_frame.wav", wav(i16[:, :1]))
+    put("audio", "no_frames.wav", wav(i16[:, :0]))
+    put("audio", "nan.wav", wav(np.array([[0.5, np.nan, 0.1]]), fmt_tag=3, bits=32))
+    put("audio", "truncated.wav", wav(i16, data_len=4 * 80)[:-37])
+    put("audio", "list_chunk.wav", wav(i16, extra=b"LIST" + struct.pack("<I", 4) + b"INFO"))
+    put("audio", "pcm16.aiff", aiff(i16))
+    put("audio", "pcm16.au", au(i16))
+    put("audio", "float.au", au(x, enc=6))
+
+
 if __name__ == "__main__":
     if os.path.isdir(OUT):
         shutil.rmtree(OUT)
     npy_corpus()
     safetensors_corpus()
     model_corpus()
+    audio_corpus()
     cli_corpus()
     for h in sorted(os.listdir(OUT)):
         files = os.listdir(os.path.join(OUT, h))

@@ -5,7 +5,7 @@
 #
 # SECONDS per harness (default 20; a campaign: fuzz/run.sh 1800). BUILD_DIR
 # (default build-fuzz) is configured with CC=clang --enable-fuzz when it has
-# no Makefile. HARNESS: npy, model, safetensors, cli (default: all), one after
+# no Makefile. HARNESS: npy, model, safetensors, audio, cli (default: all), one after
 # the other (one core each). cli runs the command itself, its output closed
 # (-close_fd_mask=3).
 #
@@ -24,7 +24,7 @@ secs=${1:-20}
 build=${2:-$src/build-fuzz}
 shift $(( $# < 2 ? $# : 2 ))
 harnesses=("$@")
-[ ${#harnesses[@]} -gt 0 ] || harnesses=(npy model safetensors cli)
+[ ${#harnesses[@]} -gt 0 ] || harnesses=(npy model safetensors audio cli)
 case $build in /*) ;; *) build=$PWD/$build ;; esac
 
 if [ ! -f "$build/Makefile" ]; then

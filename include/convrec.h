@@ -1,7 +1,7 @@
 /*
  * convrec: long convolution kernels -> small stable state-space recurrences.
  *
- * One header, one section per module. Conventions (see docs/ and DESIGN.md):
+ * One header, one section per module. Conventions (docs/MATH.md, the top; files: docs/FORMAT.md):
  *   kernel h[0..L-1] is causal, y[t] = sum_k h[k] u[t-k]; banks are row-major
  *   (C, L); signals are (C, T) or (B, C, T). N ("order") is the dimension of
  *   the real state: a conjugate pair of modes counts 2, a real mode 1.
@@ -393,9 +393,10 @@ CR_API size_t cr_ols_d_available(const cr_ols_d *s);
 CR_API size_t cr_ols_f_available(const cr_ols_f *s);
 CR_API size_t cr_ols_d_room(const cr_ols_d *s);
 CR_API size_t cr_ols_f_room(const cr_ols_f *s);
-/* Forget all history and pending output (as after create). */
-CR_API void cr_ols_d_reset(cr_ols_d *s);
-CR_API void cr_ols_f_reset(cr_ols_f *s);
+/* Forget all history and pending output (as after create). CR_EINVAL for
+ * NULL. */
+CR_API cr_status cr_ols_d_reset(cr_ols_d *s);
+CR_API cr_status cr_ols_f_reset(cr_ols_f *s);
 CR_API void cr_ols_d_destroy(cr_ols_d *s);
 CR_API void cr_ols_f_destroy(cr_ols_f *s);
 
@@ -413,8 +414,9 @@ CR_API cr_status cr_fir_d_process(cr_fir_d *s, const double *u, size_t ldu, doub
                                   size_t ldy, size_t n);
 CR_API cr_status cr_fir_f_process(cr_fir_f *s, const float *u, size_t ldu, float *y,
                                   size_t ldy, size_t n);
-CR_API void cr_fir_d_reset(cr_fir_d *s);
-CR_API void cr_fir_f_reset(cr_fir_f *s);
+/* Back to the state after create (zero history). CR_EINVAL for NULL. */
+CR_API cr_status cr_fir_d_reset(cr_fir_d *s);
+CR_API cr_status cr_fir_f_reset(cr_fir_f *s);
 CR_API void cr_fir_d_destroy(cr_fir_d *s);
 CR_API void cr_fir_f_destroy(cr_fir_f *s);
 
@@ -643,13 +645,12 @@ CR_API void cr_fit_options_default(cr_fit_options *o);
  * whose records hold the errors and Hankel bounds of each channel. */
 CR_API cr_status cr_fit(const double *h, size_t C, size_t L,
                         const cr_fit_options *o, cr_model **out);
-/* @@FIT-EXTRA@@ */
 
 /* ======================================================================
  * Recurrence executor (recurrence.c)
  * ====================================================================== */
 /*
- * A stream runs a model as its recurrence (DESIGN.md conventions), for B
+ * A stream runs a model as its recurrence (docs/MATH.md, the top), for B
  * independent streams at once:
  *   x_t = lambda (.) x_{t-1} + u_t,
  *   y_t = d u_t + sum_m w_m Re(r_m x_{t-1,m})       (x_{-1} = 0).
@@ -660,7 +661,7 @@ CR_API cr_status cr_fit(const double *h, size_t C, size_t L,
  *
  * Signals: step takes u (B, C) and writes y (B, C); block and prefill take
  * u (B, C, T) and write y (B, C, T), row-major, channel-major per stream
- * (DESIGN.md). y may be the same buffer as u (in place); any other overlap
+ * (docs/MATH.md). y may be the same buffer as u (in place); any other overlap
  * is undefined.
  *
  * Non-finite input: step, block and prefill check every input sample first

@@ -1,5 +1,5 @@
 #!/bin/sh
-# The include graph of src/ flows one way (DESIGN.md, architecture): each
+# The include graph of src/ flows one way (README "Architecture"; the design notes): each
 # module folder may include the public header, its own headers, and the
 # headers of the folders listed for it below. Any other #include "..." of a
 # project header fails the check. System headers (<...>) are not checked.

@@ -23,12 +23,9 @@
 
 static char tmpdir[256];
 static uint64_t rng = 0x2545F4914F6CDD1Dull;
-static double urand(void)
+static double urand(void) /* uniform [0, 1) */
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (double)(rng >> 11) / 9007199254740992.0;
+    return 0.5 * (tu_uniform(&rng) + 1.0);
 }
 
 /* C = 3: channel 0 two pairs + one real, channel 1 d only, channel 2 one
@@ -52,16 +49,14 @@ static cr_model *small_model(void)
 static int setup(void **st)
 {
     (void)st;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/cr_test_export_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    snprintf(tmpdir, sizeof tmpdir, "%s", tu_tmpdir());
+    return strcmp(tmpdir, "/tmp") != 0 ? 0 : -1;
 }
 
 static int teardown(void **st)
 {
     (void)st;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tu_rmtree(tmpdir);
 }
 
 static int have(const char *tool)

@@ -8,6 +8,7 @@
 #include "convrec.h"
 #include "core/core.h"
 #include "fit/fit.h"
+#include "testutil.h"
 
 #include <complex.h>
 #include <math.h>
@@ -21,10 +22,7 @@
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 static double urand(void) /* uniform [0, 1) */
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) / 9007199254740992.0;
+    return 0.5 * (tu_uniform(&rng_state) + 1.0);
 }
 
 static double rho_lo = 0.3; /* radii drawn in rmax * [rho_lo, 1) */
@@ -366,16 +364,14 @@ static char tmpdir[256];
 static int setup_dir(void **st)
 {
     (void)st;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/cr_test_model_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    snprintf(tmpdir, sizeof tmpdir, "%s", tu_tmpdir());
+    return strcmp(tmpdir, "/tmp") != 0 ? 0 : -1;
 }
 
 static int teardown_dir(void **st)
 {
     (void)st;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tu_rmtree(tmpdir);
 }
 
 static unsigned char *slurp(const char *p, size_t *n)

@@ -2,6 +2,7 @@
  * convolution with the model's own kernel, step == block == batched, exact
  * save/restore, prefill by FFT against the recurrence, float long-run
  * accuracy, caller memory, and bad input. */
+#include "config.h" /* feature macros before any system header */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "testutil.h"
 
 #ifndef M_PI
 #define M_PI 3.14159265358979323846
@@ -25,13 +27,7 @@
 /* ---- helpers ----------------------------------------------------------- */
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static double urand(void)   /* uniform in [-1, 1) */
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) * (2.0 / 9007199254740992.0) - 1.0;
-}
+static double urand(void) { return tu_uniform(&rng_state); } /* uniform in [-1, 1) */
 
 /* A model of C channels, up to M modes each; channel c gets a ragged number
  * of modes (some pairs, some real), all |lambda| <= rmax. */

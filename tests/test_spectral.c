@@ -189,7 +189,7 @@ static void check_ols_d(const stream_case *sc, uint64_t seed)
         double e = tu_rel_l2(y, ref, C * T);
         if (!(e <= TOL_D)) fail_msg("ols double C=%zu L=%zu P=%zu pass %d: rel l2 %.3g", C, L, P, pass, e);
         memset(y, 0, C * T * sizeof *y);
-        cr_ols_d_reset(s);
+        assert_int_equal(cr_ols_d_reset(s), CR_OK);
         assert_int_equal(cr_ols_d_available(s), 0);
     }
     cr_ols_d_destroy(s);
@@ -295,7 +295,7 @@ static void check_fir(size_t C, size_t L, size_t T, uint64_t seed)
         }
         double e = tu_rel_l2(y, ref, C * T);
         if (!(e <= TOL_D)) fail_msg("fir double C=%zu L=%zu pass %d: rel l2 %.3g", C, L, pass, e);
-        cr_fir_d_reset(s);
+        assert_int_equal(cr_fir_d_reset(s), CR_OK);
     }
     /* in place */
     memcpy(y, u, C * T * sizeof *y);
@@ -586,7 +586,8 @@ static void test_args(void **state)
     assert_int_equal(cr_ols_d_pull(NULL, y, 1, 1, NULL), CR_EINVAL);
     assert_int_equal(cr_ols_d_available(NULL), 0);
     assert_int_equal(cr_ols_d_room(NULL), 0);
-    cr_ols_d_reset(NULL);
+    assert_int_equal(cr_ols_d_reset(NULL), CR_EINVAL);
+    assert_int_equal(cr_fir_f_reset(NULL), CR_EINVAL);
     cr_ols_d_destroy(NULL);
     cr_ols_f *sf = NULL;
     assert_int_equal(cr_ols_f_create(&sf, hf, 2, 4, 2, 0), CR_OK);

@@ -67,6 +67,16 @@ static inline const char *tu_tmpdir(void)
     return dir;
 }
 
+/* Remove a folder and everything in it (a test's scratch folder; the path
+ * is one of tu_tmpdir's, without quotes). 0 on success. */
+static inline int tu_rmtree(const char *dir)
+{
+    char cmd[512];
+    if (strchr(dir, '\'') != NULL || snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir) >= (int)sizeof cmd)
+        return -1;
+    return system(cmd) == 0 ? 0 : -1;
+}
+
 /* Path of a shared data file, or NULL when the data folder is absent. */
 static inline const char *tu_data(const char *rel)
 {

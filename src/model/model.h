@@ -8,7 +8,7 @@
  * stores C channels side by side and hands each out as a cr__modal that
  * points into its arrays (cr__model_channel), so one code path serves both.
  *
- * Conventions (DESIGN.md): hhat[0] = d, hhat[k] = sum_j w_j Re(r_j
+ * Conventions (docs/MATH.md): hhat[0] = d, hhat[k] = sum_j w_j Re(r_j
  * lambda_j^(k-1)) for k >= 1, w_j = 2 for CR_MODE_PAIR (stored once, with
  * pole_im != 0), 1 for CR_MODE_REAL (pole_im = res_im = 0). Modes of kind
  * CR_MODE_UNUSED are skipped everywhere. The real order N is the sum of

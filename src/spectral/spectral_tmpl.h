@@ -246,13 +246,14 @@ void FN(cr_ols, destroy)(NAME(cr_ols) *s)
     free(s);
 }
 
-void FN(cr_ols, reset)(NAME(cr_ols) *s)
+cr_status FN(cr_ols, reset)(NAME(cr_ols) *s)
 {
-    if (s == NULL) return;
+    if (s == NULL) return cr__fail(CR_EINVAL, "cr_ols_reset: NULL streamer");
     memset(s->win, 0, s->C * s->ws * sizeof(R));
     memset(s->fdl, 0, s->C * s->Q * s->cs * sizeof(CPX));
     memset(s->out, 0, s->C * s->cap * sizeof(R));
     s->fill = s->head = s->rd = s->avail = 0;
+    return CR_OK;
 }
 
 cr_status FN(cr_ols, create)(NAME(cr_ols) **sp, const R *h, size_t C, size_t L, size_t P,
@@ -307,7 +308,7 @@ cr_status FN(cr_ols, create)(NAME(cr_ols) **sp, const R *h, size_t C, size_t L, 
             size_t k0 = q * P, cnt = L - k0 < P ? L - k0 : P;
             NAME(kernel_spectrum)(s->fwd, h + c * L + k0, cnt, 2 * P, s->tmp, s->H + (c * Q + q) * cs);
         }
-    FN(cr_ols, reset)(s);
+    (void)FN(cr_ols, reset)(s);
     *sp = s;
     return CR_OK;
 }
@@ -411,11 +412,12 @@ void FN(cr_fir, destroy)(NAME(cr_fir) *s)
     free(s);
 }
 
-void FN(cr_fir, reset)(NAME(cr_fir) *s)
+cr_status FN(cr_fir, reset)(NAME(cr_fir) *s)
 {
-    if (s == NULL) return;
+    if (s == NULL) return cr__fail(CR_EINVAL, "cr_fir_reset: NULL streamer");
     memset(s->dl, 0, s->C * s->ds * sizeof(R));
     s->w = 0;
+    return CR_OK;
 }
 
 cr_status FN(cr_fir, create)(NAME(cr_fir) **sp, const R *h, size_t C, size_t L)
@@ -447,7 +449,7 @@ cr_status FN(cr_fir, create)(NAME(cr_fir) **sp, const R *h, size_t C, size_t L)
     }
     for (size_t c = 0; c < C; c++)
         for (size_t j = 0; j < L; j++) s->hr[c * hs + j] = h[c * L + L - 1 - j];
-    FN(cr_fir, reset)(s);
+    (void)FN(cr_fir, reset)(s);
     *sp = s;
     return CR_OK;
 }
