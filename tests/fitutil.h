@@ -22,7 +22,15 @@ static inline cr_status tf_fit(cr__method_fn fn, const double *h, size_t L, size
 static inline cr_status tf_varpro(const double *h, size_t L, cr_horizon horizon, double rho_max,
                                   int maxit, cr__modal *m)
 {
-    const cr__vp_opts o = { CR__VP_GRAM, rho_max, maxit, 0.0, NULL, 0.0, 0.0 };
+    const cr__vp_opts o = { CR__VP_GRAM, rho_max, maxit, 0.0, NULL, 0.0, 0.0, 0.0 };
+    return cr__varpro(h, L, horizon, &o, m, NULL);
+}
+
+/* The same, run to the exact minimum (stop at a step gaining < 1e-12). */
+static inline cr_status tf_varpro_exact(const double *h, size_t L, cr_horizon horizon,
+                                        double rho_max, int maxit, cr__modal *m)
+{
+    const cr__vp_opts o = { CR__VP_GRAM, rho_max, maxit, 0.0, NULL, 0.0, 0.0, 1e-12 };
     return cr__varpro(h, L, horizon, &o, m, NULL);
 }
 

@@ -98,7 +98,7 @@ static void test_bt_exact(void **state)
             assert_int_equal(cr__modal_alloc(&m, n), CR_OK);
             cr__hsvd sv;
             const cr__hsvd_req req = { n, n, 1, 1e-12, 1e-2,
-                                       mode == 1 ? CR__HSVD_DENSE : CR__HSVD_LANCZOS };
+                                       mode == 1 ? CR__HSVD_DENSE : CR__HSVD_LANCZOS, 0.0 };
             assert_int_equal(cr__hankel_svd(h, L, CR_HORIZON_INFINITE, &req, &sv), CR_OK);
             assert_int_equal(cr__bt_from_svd(h, L, n, 1.0 - 1e-6, &sv, &m), CR_OK);
             cr__hsvd_free(&sv);
@@ -135,7 +135,7 @@ static void test_bt_certificate(void **state)
             size_t r = L - 1;
             double *sig = malloc(r * sizeof *sig);
             cr__hsvd dv;
-            const cr__hsvd_req dreq = { r, r, 0, 1e-13, 0.0, CR__HSVD_DENSE };
+            const cr__hsvd_req dreq = { r, r, 0, 1e-13, 0.0, CR__HSVD_DENSE, 0.0 };
             assert_int_equal(cr__hankel_svd(h, L, CR_HORIZON_INFINITE, &dreq, &dv), CR_OK);
             assert_int_equal(dv.nsigma, r);
             memcpy(sig, dv.sigma, r * sizeof *sig);

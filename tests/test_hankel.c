@@ -83,7 +83,7 @@ static void test_dense_vs_lapack(void **state)
             double *ref = ref_sv(h, L, (cr_horizon)w, &r);
             cr__hsvd d;
             size_t k = r < 5 ? r : 5;
-            assert_int_equal(cr__hankel_svd(h, L, (cr_horizon)w, &(cr__hsvd_req){ k, 0, 1, 0, 0, CR__HSVD_DENSE }, &d), CR_OK);
+            assert_int_equal(cr__hankel_svd(h, L, (cr_horizon)w, &(cr__hsvd_req){ k, 0, 1, 0, 0, CR__HSVD_DENSE, 0.0 }, &d), CR_OK);
             assert_int_equal(d.r, r);
             assert_int_equal(d.nsigma, r);
             double fro2 = 0;
@@ -120,7 +120,7 @@ static void test_lanczos_vs_dense(void **state)
             size_t r;
             double *ref = ref_sv(h, L, (cr_horizon)w, &r);
             cr__hsvd d;
-            assert_int_equal(cr__hankel_svd(h, L, (cr_horizon)w, &(cr__hsvd_req){ 12, 0, 1, 1e-12, 0, CR__HSVD_LANCZOS }, &d), CR_OK);
+            assert_int_equal(cr__hankel_svd(h, L, (cr_horizon)w, &(cr__hsvd_req){ 12, 0, 1, 1e-12, 0, CR__HSVD_LANCZOS, 0.0 }, &d), CR_OK);
             assert_int_equal(d.dense, 0);
             assert_true(d.nconv >= 12);
             for (size_t i = 0; i < 12; i++) {
@@ -169,7 +169,7 @@ static void test_flat_spectrum_values(void **state)
             for (size_t q = 0; q < 3; q++) {
                 size_t N = Ns[q];
                 cr__hsvd d;
-                assert_int_equal(cr__hankel_svd(h, L, (cr_horizon)w, &(cr__hsvd_req){ N + 1, N + 1, 1, 1e-12, 1e-2, CR__HSVD_AUTO }, &d),
+                assert_int_equal(cr__hankel_svd(h, L, (cr_horizon)w, &(cr__hsvd_req){ N + 1, N + 1, 1, 1e-12, 1e-2, CR__HSVD_AUTO, 0.0 }, &d),
                                  CR_OK);
                 for (size_t i = 0; i <= N; i++) {
                     if (fabs(d.sigma[i] - ref[i]) > 1e-9 * ref[0])
@@ -210,7 +210,7 @@ static void test_exact_rank(void **state)
         for (size_t k = 1; k < L; k++) h[k] += a * pow(rho, (double)(k - 1)) * cos(th * (double)k);
     }
     cr__hsvd d;
-    assert_int_equal(cr__hankel_svd(h, L, CR_HORIZON_WINDOW, &(cr__hsvd_req){ 10, 0, 1, 1e-12, 0, CR__HSVD_AUTO }, &d), CR_OK);
+    assert_int_equal(cr__hankel_svd(h, L, CR_HORIZON_WINDOW, &(cr__hsvd_req){ 10, 0, 1, 1e-12, 0, CR__HSVD_AUTO, 0.0 }, &d), CR_OK);
     assert_int_equal(d.dense, 0);
     assert_true(d.sigma[7] > 1e-6 * d.sigma[0]);
     assert_true(d.sigma[8] < 1e-12 * d.sigma[0]);

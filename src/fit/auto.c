@@ -65,7 +65,7 @@
  * until the squared error reaches f_stop. */
 static cr_status refine_qr(cr__fitctx *c, double rho, int maxit, double f_stop, cr__modal *m)
 {
-    const cr__vp_opts vo = { CR__VP_QR, rho, maxit, fmax(f_stop, c->f_goal), NULL, 0.0, c->f_goal };
+    const cr__vp_opts vo = { CR__VP_QR, rho, maxit, fmax(f_stop, c->f_goal), NULL, 0.0, c->f_goal, 0.0 };
     return cr__varpro(c->h, c->L, CR_HORIZON_WINDOW, &vo, m, c->stats);
 }
 
@@ -245,7 +245,7 @@ cr_status cr__fit_auto(cr__fitctx *c, size_t N, cr__modal *out)
         eb = ec;
         ec = t;
     }
-    const cr__vp_opts vo = { CR__VP_GRAM, c->rmax, 0, 0.0, NULL, 0.0, 0.0 };
+    const cr__vp_opts vo = { CR__VP_GRAM, c->rmax, 0, 0.0, NULL, 0.0, 0.0, 0.0 };
     if ((st = cr__varpro(h, L, c->horizon, &vo, best, c->stats)) != CR_OK) goto done;
     eb = cr__fitctx_err2(c, best);
     /* far: the refined error is way above the level the Hankel singular
@@ -258,11 +258,11 @@ cr_status cr__fit_auto(cr__fitctx *c, size_t N, cr__modal *out)
         /* a probe of PROBE_IT steps first, the rest only when it comes
          * within PROBE_NEAR of best (it stops early once it heads for
          * best's minimum) */
-        const cr__vp_opts vs = { CR__VP_GRAM, c->rmax, PROBE_IT, 0.0, best, eb, 0.0 };
+        const cr__vp_opts vs = { CR__VP_GRAM, c->rmax, PROBE_IT, 0.0, best, eb, 0.0, 0.0 };
         if ((st = cr__varpro(h, L, c->horizon, &vs, &cand, c->stats)) != CR_OK) goto done;
         ec = cr__fitctx_err2(c, &cand);
         if (ec <= PROBE_NEAR * eb || far) {
-            const cr__vp_opts v2 = { CR__VP_GRAM, c->rmax, 0, 0.0, best, eb, 0.0 };
+            const cr__vp_opts v2 = { CR__VP_GRAM, c->rmax, 0, 0.0, best, eb, 0.0, 0.0 };
             if ((st = cr__varpro(h, L, c->horizon, &v2, &cand, c->stats)) != CR_OK) goto done;
             ec = cr__fitctx_err2(c, &cand);
         }

@@ -234,6 +234,10 @@ typedef struct cr__vp_opts {
     const cr__modal *ref;
     double e_ref;
     double f_goal;     /* 0, or a goal out of whose reach to stop (cr__lm_opts) */
+    /* 0: the fits' stop (two accepted steps in a row gaining < 1e-4 of
+     * the squared error); > 0: stop after one step gaining < rtol (tests
+     * that need the exact minimum) */
+    double rtol;
 } cr__vp_opts;
 
 /* Refine poles, residues and d of m in place to a local minimum of the
