@@ -1,7 +1,10 @@
 /* Fit speed benchmark. One key=value line per measurement.
  *
  *   bench_fit [--no-hsv] [--no-sweep] [--no-families] [--dense-max L]
- *             [--family NAME]... [--threads T]
+ *             [--family NAME]... [--threads T] [--save DIR]
+ *
+ * --save DIR writes each family's bank as DIR/NAME.npy (for
+ * bench/compare_fit.py, which times two convrec commands on them).
  *
  * hsv:      dense vs Lanczos (leading 17 triplets, fit tolerances, one
  *           thread), to place the dense / iterative switch (HK_DENSE_MAX
@@ -142,7 +145,7 @@ static void bench_hsv(void)
         synth_kernel(h, L, 1 + L);
         for (int w = 0; w < 2; w++)
         for (int mode = L > 512 ? 2 : 1; mode <= 2; mode++) {
-            const cr__hsvd_req req = { 17, 17, 1, 1e-12, 1e-2, (cr__hsvd_how)mode };
+            const cr__hsvd_req req = { 17, 17, 1, 1e-12, 1e-2, (cr__hsvd_how)mode, 0.0 };
             cr_horizon hz = w ? CR_HORIZON_WINDOW : CR_HORIZON_INFINITE;
             double t0 = now();
             for (size_t r = 0; r < reps; r++) {
@@ -332,9 +335,18 @@ static double *shared_bank(const char *rel, size_t Lmax, size_t *C, size_t *L)
 }
 
 /* One family: auto at order N on every thread, with the time split. */
+static const char *save_dir; /* --save DIR: each family's bank as DIR/NAME.npy */
+
 static void run_family(const char *fam, const double *h, size_t C, size_t L, size_t N,
                        cr_horizon hz, int threads)
 {
+    if (save_dir) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s.npy", save_dir, fam);
+        cr_array a = { CR_FLOAT64, 2, { C, L, 1 }, (void *)h };
+        if (cr_npy_write(path, &a) != CR_OK)
+            fprintf(stderr, "bench_fit: cannot write %s: %s\n", path, cr_error_detail());
+    }
     cr_fit_options o;
     cr_fit_options_default(&o);
     o.order = N;
@@ -460,9 +472,10 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--dense-max") && i + 1 < argc) dense_max = strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--family") && i + 1 < argc && nonly < 16) only[nonly++] = argv[++i];
+        else if (!strcmp(argv[i], "--save") && i + 1 < argc) save_dir = argv[++i];
         else {
             fprintf(stderr, "usage: %s [--no-hsv] [--no-sweep] [--no-families] [--dense-max L] "
-                    "[--family NAME]... [--threads T]\n", argv[0]);
+                    "[--family NAME]... [--threads T] [--save DIR]\n", argv[0]);
             return 2;
         }
     }

@@ -16,8 +16,9 @@
 # BUILD_DIR/fuzz-artifacts/ and makes the script exit 1 after the others
 # ran; reproduce with BUILD_DIR/fuzz/fuzz_NAME ARTIFACT.
 #
-# Results: BUILD_DIR/fuzz-results.txt, one line per harness (format in
-# fuzz/README.md), also printed at the end.
+# Results: BUILD_DIR/fuzz-results.txt (or $FUZZ_RESULTS, so that several
+# runs can go side by side on one build, one harness each), one line per
+# harness (format in fuzz/README.md), also printed at the end.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-20}
@@ -36,7 +37,7 @@ make -C "$build" -s -j"$(nproc)" fuzz
 
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 mkdir -p "$build/fuzz-artifacts"
-results=$build/fuzz-results.txt
+results=${FUZZ_RESULTS:-$build/fuzz-results.txt}
 : >"$results"
 fail=0
 for h in "${harnesses[@]}"; do

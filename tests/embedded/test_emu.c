@@ -202,6 +202,43 @@ static void test_q31_m3(void **st)
     cr_model_destroy(m);
 }
 
+/* The shared room response (rir_clap.wav, 44.1 kHz) fitted as an audio
+ * user does (convrec fit rir_clap.wav --order 32 --horizon infinite
+ * --weight octave), or NULL without the shared data. */
+static cr_model *room_model(void)
+{
+    const char *p = tu_data("rir/rir_clap.wav");
+    if (p == NULL) return NULL;
+    cr_array a;
+    cr_audio_info info;
+    assert_int_equal(cr_audio_read(p, &a, &info), CR_OK);
+    cr_fit_options o;
+    cr_fit_options_default(&o);
+    o.order = 32;
+    o.horizon = CR_HORIZON_INFINITE;
+    o.weight = CR_WEIGHT_OCTAVE;
+    o.rate = info.rate;
+    cr_model *m = NULL;
+    assert_int_equal(cr_fit(a.data, 1, info.frames, &o, &m), CR_OK);
+    cr_array_free(&a);
+    return m;
+}
+
+/* The exported float and Q31 filters of the weighted room model on the
+ * emulated cores (against the host build of the same C). */
+static void test_room_m4f_m3(void **st)
+{
+    (void)st;
+    cr_model *m = room_model();
+    if (m == NULL) {
+        printf("shared data absent: room model skipped\n");
+        return;
+    }
+    check_float_m4f(m, "room", "ROOM", 0);
+    check_fixed_m3(m, CR_NUMERIC_Q31, "rq31", "RQ31");
+    cr_model_destroy(m);
+}
+
 static void test_q15_m3(void **st)
 {
     (void)st;
@@ -234,6 +271,7 @@ int main(void)
         cmocka_unit_test(test_float_m4f),
         cmocka_unit_test(test_q31_m3),
         cmocka_unit_test(test_q15_m3),
+        cmocka_unit_test(test_room_m4f_m3),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
