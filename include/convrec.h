@@ -463,6 +463,10 @@ typedef enum cr_method {
     CR_METHOD_NONE = 4       /* built by hand (cr_model_set_channel) */
 } cr_method;
 
+/* The method's name as model files, exports and the command write it:
+ * "auto", "bt", "hna", "pencil", "none"; NULL for another value. */
+CR_API const char *cr_method_name(cr_method m);
+
 /* Fit record of one channel. Errors are NaN when unknown. */
 typedef struct cr_fit_record {
     size_t order;         /* real state dimension N */

@@ -22,14 +22,8 @@ static const char help[] =
 
 const char *cli_method_name(cr_method m)
 {
-    switch (m) {
-    case CR_METHOD_AUTO: return "auto";
-    case CR_METHOD_BT: return "bt";
-    case CR_METHOD_HNA: return "hna";
-    case CR_METHOD_PENCIL: return "pencil";
-    case CR_METHOD_NONE: return "none";
-    }
-    return "?";
+    const char *s = cr_method_name(m);
+    return s ? s : "?";
 }
 
 const char *cli_horizon_name(cr_horizon h)

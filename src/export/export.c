@@ -484,25 +484,13 @@ cr_status cr_export_sos_file(const cr_model *m, const char *path)
  * JSON
  * --------------------------------------------------------------------- */
 
-static const char *method_str(cr_method x)
-{
-    switch (x) {
-    case CR_METHOD_AUTO: return "auto";
-    case CR_METHOD_BT: return "bt";
-    case CR_METHOD_HNA: return "hna";
-    case CR_METHOD_PENCIL: return "pencil";
-    case CR_METHOD_NONE: return "none";
-    }
-    return "none";
-}
-
 static cJSON *model_json(const cr_model *m)
 {
     cJSON *root = cJSON_CreateObject();
     if (!root) return NULL;
     int ok = cJSON_AddStringToObject(root, "format", "convrec-model-json") &&
              cJSON_AddStringToObject(root, "convrec_version", cr_version()) &&
-             cJSON_AddStringToObject(root, "method", method_str(m->method)) &&
+             cJSON_AddStringToObject(root, "method", cr_method_name(m->method) ? cr_method_name(m->method) : "none") &&
              cJSON_AddStringToObject(root, "horizon",
                                      m->horizon == CR_HORIZON_INFINITE ? "infinite" : "window") &&
              cJSON_AddNumberToObject(root, "channels", (double)m->C) &&

@@ -124,6 +124,22 @@ cr_status cr__hna_glover(const double *h, size_t L, size_t N, double rmax, cr__m
  * The design matrix and linear least squares (lsq.c)
  * --------------------------------------------------------------------- */
 
+/* The unconstrained parameters theta of the refinements' poles, which
+ * keep every pole strictly inside |lambda| < rho:
+ *   pair  lambda = rho tanh(|u|) u / |u|, u = theta_p + i theta_p+1,
+ *   real  lambda = rho tanh(theta_p).
+ * theta -> poles lam (M of them); dl (optional) receives d lambda /
+ * d theta_p for every parameter p. And back: the theta of m's poles
+ * (clipped to just inside rho). */
+typedef struct cr__pole_param {
+    size_t M;                  /* modes */
+    const unsigned char *kind; /* their kinds (fixed) */
+    double rho;                /* the bound */
+} cr__pole_param;
+void cr__theta_to_poles(const cr__pole_param *w, const double *th, double complex *lam,
+                        double complex *dl);
+void cr__poles_to_theta(const cr__pole_param *w, const cr__modal *m, double *th);
+
 /* Validate a modal channel's structure: sizes, kinds, finite poles. */
 cr_status cr__modal_check(const cr__modal *m);
 /* Real design columns of the modes (= the real order). */

@@ -390,3 +390,68 @@ done:
     free(G);
     return st;
 }
+
+/* ---------------------------------------------------------------------
+ * The poles' parametrisation of the refinements (fit.h)
+ * --------------------------------------------------------------------- */
+
+/* tanh(s)/s and its derivative, with the series near 0 */
+static inline void tanh_ratio(double sabs, double *q, double *dq)
+{
+    if (sabs < 1e-4) {
+        double s2 = sabs * sabs;
+        *q = 1.0 - s2 / 3.0;
+        *dq = -2.0 * sabs / 3.0;
+    } else {
+        double t = tanh(sabs);
+        *q = t / sabs;
+        *dq = ((1.0 - t * t) * sabs - t) / (sabs * sabs);
+    }
+}
+
+void cr__theta_to_poles(const cr__pole_param *w, const double *th, double complex *lam,
+                           double complex *dl)
+{
+    size_t p = 0;
+    for (size_t j = 0; j < w->M; j++) {
+        if (w->kind[j] == CR_MODE_PAIR) {
+            double x = th[p], y = th[p + 1], sabs = hypot(x, y), q, dq;
+            tanh_ratio(sabs, &q, &dq);
+            double complex u = CMPLX(x, y);
+            lam[j] = w->rho * q * u;
+            if (dl) {
+                double ux = sabs > 0 ? x / sabs : 0.0, uy = sabs > 0 ? y / sabs : 0.0;
+                dl[p] = w->rho * (q + dq * ux * u);
+                dl[p + 1] = w->rho * (I * q + dq * uy * u);
+            }
+            p += 2;
+        } else {
+            double t = tanh(th[p]);
+            lam[j] = w->rho * t;
+            if (dl) dl[p] = w->rho * (1.0 - t * t);
+            p += 1;
+        }
+    }
+}
+
+void cr__poles_to_theta(const cr__pole_param *w, const cr__modal *m, double *th)
+{
+    const double smax = 1.0 - 1e-13;
+    size_t p = 0;
+    for (size_t j = 0; j < w->M; j++) {
+        if (w->kind[j] == CR_MODE_PAIR) {
+            double s = hypot(m->pole_re[j], m->pole_im[j]) / w->rho;
+            if (s > smax) s = smax;
+            double a = atanh(s), phi = atan2(m->pole_im[j], m->pole_re[j]);
+            th[p] = a * cos(phi);
+            th[p + 1] = a * sin(phi);
+            p += 2;
+        } else {
+            double s = m->pole_re[j] / w->rho;
+            if (s > smax) s = smax;
+            if (s < -smax) s = -smax;
+            th[p] = atanh(s);
+            p += 1;
+        }
+    }
+}

@@ -55,82 +55,13 @@
  * the stack */
 #define CR__VP_PMAX 256
 
-/* ---------------------------------------------------------------------
- * Parametrisation
- * --------------------------------------------------------------------- */
-typedef struct vp_param {
-    size_t M;                  /* modes */
-    const unsigned char *kind; /* their kinds (fixed) */
-    double rho_max;
-} vp_param;
-
-/* tanh(s)/s and its derivative, with the series near 0 */
-static inline void tanh_ratio(double sabs, double *q, double *dq)
-{
-    if (sabs < 1e-4) {
-        double s2 = sabs * sabs;
-        *q = 1.0 - s2 / 3.0;
-        *dq = -2.0 * sabs / 3.0;
-    } else {
-        double t = tanh(sabs);
-        *q = t / sabs;
-        *dq = ((1.0 - t * t) * sabs - t) / (sabs * sabs);
-    }
-}
-
-/* theta -> poles; dl (optional) receives d lambda / d theta_p per parameter */
-static void theta_to_poles(const vp_param *w, const double *th, double complex *lam,
-                           double complex *dl)
-{
-    size_t p = 0;
-    for (size_t j = 0; j < w->M; j++) {
-        if (w->kind[j] == CR_MODE_PAIR) {
-            double x = th[p], y = th[p + 1], sabs = hypot(x, y), q, dq;
-            tanh_ratio(sabs, &q, &dq);
-            double complex u = CMPLX(x, y);
-            lam[j] = w->rho_max * q * u;
-            if (dl) {
-                double ux = sabs > 0 ? x / sabs : 0.0, uy = sabs > 0 ? y / sabs : 0.0;
-                dl[p] = w->rho_max * (q + dq * ux * u);
-                dl[p + 1] = w->rho_max * (I * q + dq * uy * u);
-            }
-            p += 2;
-        } else {
-            double t = tanh(th[p]);
-            lam[j] = w->rho_max * t;
-            if (dl) dl[p] = w->rho_max * (1.0 - t * t);
-            p += 1;
-        }
-    }
-}
-
-static void poles_to_theta(const vp_param *w, const cr__modal *m, double *th)
-{
-    const double smax = 1.0 - 1e-13;
-    size_t p = 0;
-    for (size_t j = 0; j < w->M; j++) {
-        if (w->kind[j] == CR_MODE_PAIR) {
-            double s = hypot(m->pole_re[j], m->pole_im[j]) / w->rho_max;
-            if (s > smax) s = smax;
-            double a = atanh(s), phi = atan2(m->pole_im[j], m->pole_re[j]);
-            th[p] = a * cos(phi);
-            th[p + 1] = a * sin(phi);
-            p += 2;
-        } else {
-            double s = m->pole_re[j] / w->rho_max;
-            if (s > smax) s = smax;
-            if (s < -smax) s = -smax;
-            th[p] = atanh(s);
-            p += 1;
-        }
-    }
-}
+/* (the parametrisation: cr__theta_to_poles / cr__poles_to_theta, lsq.c) */
 
 /* ---------------------------------------------------------------------
  * Gram evaluation
  * --------------------------------------------------------------------- */
 typedef struct vp_gram {
-    vp_param v;
+    cr__pole_param v;
     size_t nr, P, nc;             /* explicit rows, columns, Gram size 2P + 1 */
     int inf;
     double *A;                    /* nr x P: Phi column-major */
@@ -278,7 +209,7 @@ static int gram_eval(void *ctx, double *th, int want, double *fout, double *H, d
 {
     vp_gram *w = ctx;
     const size_t nr = w->nr, P = w->P, nc = w->nc;
-    theta_to_poles(&w->v, th, w->lam, w->dlam);
+    cr__theta_to_poles(&w->v, th, w->lam, w->dlam);
     /* Gram of [Phi Psi h]: the [Phi Psi] block in closed form, the last
      * column Phi^T [h, w(h)] = [Phi^T h, Psi^T h] while Phi is formed */
     double hg[2 * CR__VP_PMAX];
@@ -400,7 +331,7 @@ static int gram_eval(void *ctx, double *th, int want, double *fout, double *H, d
  * QR evaluation (window horizon)
  * --------------------------------------------------------------------- */
 typedef struct vp_qr {
-    vp_param v;
+    cr__pole_param v;
     size_t nr, P;
     const double *h1;        /* h[1..L-1] */
     double *Q;               /* nr x P: scaled Phi, then its QR factors */
@@ -421,7 +352,7 @@ static int qr_eval(void *ctx, double *th, int want, double *fout, double *RJ, do
 {
     vp_qr *w = ctx;
     const size_t nr = w->nr, P = w->P, M = w->v.M;
-    theta_to_poles(&w->v, th, w->lam, w->dlam);
+    cr__theta_to_poles(&w->v, th, w->lam, w->dlam);
     cr__design(w->v.kind, w->lam, M, nr, w->Q, nr, want ? w->D : NULL);
     for (size_t q = 0; q < P; q++) {
         double s = cblas_dnrm2((int)nr, w->Q + q * nr, 1);
@@ -556,7 +487,7 @@ static int qr_eval(void *ctx, double *th, int want, double *fout, double *RJ, do
  * Early stop against a reference model
  * --------------------------------------------------------------------- */
 typedef struct vp_watch {
-    const vp_param *v;
+    const cr__pole_param *v;
     const cr__modal *ref;
     double e_ref, tol;
     double complex *lam;
@@ -590,7 +521,7 @@ static int watch_accepted(void *ctx, const double *theta, double f)
 {
     vp_watch *w = ctx;
     if (f < w->e_ref) return 0;
-    theta_to_poles(w->v, theta, w->lam, NULL);
+    cr__theta_to_poles(w->v, theta, w->lam, NULL);
     return poles_match(w);
 }
 
@@ -676,7 +607,7 @@ cr_status cr__varpro(const double *h, size_t L, cr_horizon horizon, const cr__vp
     double e_in = cr__modal_err2(m, h, L, horizon, work);
     if (cr__modal_radius(m) > rho_max) e_in = INFINITY;
 
-    vp_param v = { M, m->kind, rho_max };
+    cr__pole_param v = { M, m->kind, rho_max };
     vp_gram g = {0};
     vp_qr q = {0};
     double *th = NULL;
@@ -790,7 +721,7 @@ cr_status cr__varpro(const double *h, size_t L, cr_horizon horizon, const cr__vp
         pb.eval = watched_eval;
         pb.accepted = watched_accepted;
     }
-    poles_to_theta(&v, m, th);
+    cr__poles_to_theta(&v, m, th);
     cr__lm_result res;
     st = cr__lm(&pb, &lo, th, &res);
     if (stats) {
@@ -799,7 +730,7 @@ cr_status cr__varpro(const double *h, size_t L, cr_horizon horizon, const cr__vp
     }
     if (st == CR_ENOCONV) st = CR_OK; /* cannot even evaluate: keep the input's poles */
     if (st != CR_OK) goto done;
-    theta_to_poles(&v, th, lam, NULL);
+    cr__theta_to_poles(&v, th, lam, NULL);
     st = vp_finish(h, L, horizon, lam, e_in, &in, m, work);
 done:
     if (stats) stats->t_refine += cr__fit_clock() - t0;

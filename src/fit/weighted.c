@@ -184,61 +184,9 @@ typedef struct wb_prob {
     double complex *mu, *rh;         /* Q poles, Q + 1 coefficients (rh[0] = d) */
     double complex *bw;              /* band scratch: 7 Q */
 } wb_prob;
-static inline void tanh_ratio(double s, double *q, double *dq)
-{
-    if (s < 1e-4) {
-        *q = 1.0 - s * s / 3.0;
-        *dq = -2.0 * s / 3.0;
-    } else {
-        double t = tanh(s);
-        *q = t / s;
-        *dq = ((1.0 - t * t) * s - t) / (s * s);
-    }
-}
 
-static void theta_to_poles(const wb_prob *w, const double *th, double complex *lam,
-                           double complex *dl)
-{
-    size_t p = 0;
-    for (size_t j = 0; j < w->M; j++) {
-        if (w->kind[j] == CR_MODE_PAIR) {
-            double x = th[p], y = th[p + 1], s = hypot(x, y), q, dq;
-            tanh_ratio(s, &q, &dq);
-            double complex u = CMPLX(x, y);
-            lam[j] = w->rho * q * u;
-            if (dl) {
-                double ux = s > 0 ? x / s : 0.0, uy = s > 0 ? y / s : 0.0;
-                dl[p] = w->rho * (q + dq * ux * u);
-                dl[p + 1] = w->rho * (I * q + dq * uy * u);
-            }
-            p += 2;
-        } else {
-            double t = tanh(th[p]);
-            lam[j] = w->rho * t;
-            if (dl) dl[p] = w->rho * (1.0 - t * t);
-            p += 1;
-        }
-    }
-}
-
-static void poles_to_theta(const wb_prob *w, const cr__modal *m, double *th)
-{
-    const double smax = 1.0 - 1e-13;
-    size_t p = 0;
-    for (size_t j = 0; j < w->M; j++) {
-        if (w->kind[j] == CR_MODE_PAIR) {
-            double s = fmin(hypot(m->pole_re[j], m->pole_im[j]) / w->rho, smax);
-            double a = atanh(s), phi = atan2(m->pole_im[j], m->pole_re[j]);
-            th[p] = a * cos(phi);
-            th[p + 1] = a * sin(phi);
-            p += 2;
-        } else {
-            double s = fmax(fmin(m->pole_re[j] / w->rho, smax), -smax);
-            th[p] = atanh(s);
-            p += 1;
-        }
-    }
-}
+/* The poles: cr__theta_to_poles / cr__poles_to_theta (lsq.c), the
+ * parametrisation variable projection uses. */
 
 /* Hhat at every point (and with deriv its derivatives by every
  * parameter, column q of dH at dH + q K). */
@@ -247,7 +195,8 @@ static void model_values(wb_prob *w, const double *th, int deriv)
     const struct cr__wgrid *g = w->g;
     const size_t K = g->K;
     const double *c = th + w->np;
-    theta_to_poles(w, th, w->lam, deriv ? w->dlam : NULL);
+    const cr__pole_param pp = { w->M, w->kind, w->rho };
+    cr__theta_to_poles(&pp, th, w->lam, deriv ? w->dlam : NULL);
     for (size_t k = 0; k < K; k++) {
         double complex z = g->z[k], s = c[0];
         if (deriv) w->dH[(w->np) * K + k] = 1.0;
@@ -557,7 +506,8 @@ static cr_status wb_init(cr__fitctx *c, const cr__modal *m, wb_prob *w, double *
         !w->rh || !w->bw)
         st = cr__fail(CR_ENOMEM, "weighted fit: out of memory (%zu x %zu)", w->R, w->P);
     if (st == CR_OK) {
-        poles_to_theta(w, m, th);
+        const cr__pole_param pp = { w->M, w->kind, w->rho };
+        cr__poles_to_theta(&pp, m, th);
         st = wb_linear(w, th);
     }
     if (st != CR_OK) {
@@ -587,7 +537,8 @@ static cr_status wb_refine(cr__fitctx *c, cr__modal *m, double *f)
     }
     if (st != CR_OK) goto done;
     *f = res.f;
-    theta_to_poles(&w, th, w.lam, NULL);
+    const cr__pole_param pp = { w.M, w.kind, w.rho };
+    cr__theta_to_poles(&pp, th, w.lam, NULL);
     const double *cf = th + w.np;
     m->d = cf[0];
     for (size_t j = 0, ci = 1; j < w.M; j++) {

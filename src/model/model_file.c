@@ -73,7 +73,7 @@ static int tensor_shape(int t, size_t C, size_t M, size_t shape[3])
     return 1;
 }
 
-static const char *method_name(cr_method m)
+const char *cr_method_name(cr_method m)
 {
     switch (m) {
     case CR_METHOD_AUTO: return "auto";
@@ -82,7 +82,14 @@ static const char *method_name(cr_method m)
     case CR_METHOD_PENCIL: return "pencil";
     case CR_METHOD_NONE: return "none";
     }
-    return "none";
+    return NULL;
+}
+
+/* a model's method is always one of the five (cr_model_set_*) */
+static const char *method_name(cr_method m)
+{
+    const char *s = cr_method_name(m);
+    return s ? s : "none";
 }
 
 static void put_le64(unsigned char *p, uint64_t v)
