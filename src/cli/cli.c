@@ -221,7 +221,10 @@ int cli_load_kernels(const char *cmd, const char *path, const char *tensor, doub
     cr_array a;
     double r = 0.0;
     int rc;
-    if (tensor != NULL) {
+    if (tensor != NULL && cli_is_npy(path)) {
+        return cli_usage(cmd, "--tensor NAME picks a tensor of a safetensors checkpoint; %s is a .npy "
+                         "array (leave --tensor out)", path);
+    } else if (tensor != NULL) {
         /* one named tensor of a checkpoint */
         cr_status st = cr_safetensors_read(path, tensor, CR_FLOAT64, &a);
         if (st != CR_OK) return cli_status(cmd, st, "reading kernels");

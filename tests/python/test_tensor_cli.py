@@ -95,6 +95,10 @@ def test_fit_tensor_bad(tmp):
     cut.write_bytes(raw[: len(raw) - 100])
     p = run("fit", cut, "--tensor", "k", "-o", out, check=False)
     assert p.returncode == 1 and not out.exists()
+    # --tensor with a .npy array
+    np.save(tmp / "k.npy", bank())
+    p = run("fit", tmp / "k.npy", "--tensor", "k", "-o", out, check=False)
+    assert p.returncode == 2 and ".npy" in p.stderr and not out.exists()
     # the output may not be the checkpoint itself
     p = run("fit", ck, "--tensor", "k", "-o", ck, "--order", "4", check=False)
     assert p.returncode != 0 and ck.read_bytes() == raw
