@@ -36,6 +36,8 @@ fi
 make -C "$build" -s -j"$(nproc)" fuzz
 
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+# libomp's thread pool is never freed (fuzz/lsan.supp)
+export LSAN_OPTIONS="suppressions=$src/fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 mkdir -p "$build/fuzz-artifacts"
 results=${FUZZ_RESULTS:-$build/fuzz-results.txt}
 : >"$results"
