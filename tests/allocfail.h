@@ -34,4 +34,35 @@ long allocfail_live(void);
 /* Print a backtrace where the failure is injected (on != 0). */
 void allocfail_backtrace(int on);
 
+/* The output folder of an allocation test: how many entries it holds
+ * besides . and .. (the first one's name into first, when given), and
+ * emptying it between runs. */
+#include <dirent.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+static inline int allocfail_dir_entries(const char *dir, char *first, size_t cap)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            if (n++ == 0 && first) snprintf(first, cap, "%s", e->d_name);
+    if (d) closedir(d);
+    return n;
+}
+static inline void allocfail_dir_empty(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char p[1024];
+    while (d && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            unlink(p);
+        }
+    if (d) closedir(d);
+}
+
 #endif

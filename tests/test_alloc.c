@@ -47,31 +47,6 @@ static void fail(const char *op, long k, const char *fmt, ...)
     failures++;
 }
 
-/* names in dir other than . and .. (the outputs, temporaries included) */
-static int dir_entries(char *first, size_t cap)
-{
-    DIR *d = opendir(dir);
-    int n = 0;
-    struct dirent *e;
-    while (d && (e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            if (n++ == 0 && first) snprintf(first, cap, "%s", e->d_name);
-    if (d) closedir(d);
-    return n;
-}
-
-static void empty_dir(void)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char p[600];
-    while (d && (e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            unlink(p);
-        }
-    if (d) closedir(d);
-}
 
 static char *out_path(const char *name)
 {
@@ -311,7 +286,7 @@ static void sweep(const char *name, cr_status (*fn)(void))
     allocfail_arm(-1);
     if (fn() != CR_OK) fail(name, -1, "fails without an injected failure (%s)", cr_error_detail());
     for (;; k++) {
-        empty_dir();
+        allocfail_dir_empty(dir);
         cr__clear_error();
         long live0 = allocfail_live();
         allocfail_arm(k);
@@ -337,15 +312,15 @@ static void sweep(const char *name, cr_status (*fn)(void))
             (void)fn();
             allocfail_arm(-1);
             allocfail_backtrace(0);
-            empty_dir();
+            allocfail_dir_empty(dir);
         }
-        if (s != CR_OK && dir_entries(first, sizeof first) > 0)
+        if (s != CR_OK && allocfail_dir_entries(dir, first, sizeof first) > 0)
             fail(name, k, "left a file behind: %s", first);
         long now = allocfail_live();
         if (now != live0 && live0 >= 0 && now >= 0)
             fail(name, k, "leaks %ld blocks", now - live0);
     }
-    empty_dir();
+    allocfail_dir_empty(dir);
     if (verbose) printf("%-18s %5ld allocations, each failed once\n", name, k);
 }
 

@@ -45,30 +45,6 @@ static char *o(const char *name)
     return p[i];
 }
 
-static int out_entries(char *first, size_t cap)
-{
-    DIR *d = opendir(out);
-    int n = 0;
-    struct dirent *e;
-    while (d && (e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            if (n++ == 0 && first) snprintf(first, cap, "%s", e->d_name);
-    if (d) closedir(d);
-    return n;
-}
-
-static void empty_out(void)
-{
-    DIR *d = opendir(out);
-    struct dirent *e;
-    char p[700];
-    while (d && (e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            snprintf(p, sizeof p, "%s/%s", out, e->d_name);
-            unlink(p);
-        }
-    if (d) closedir(d);
-}
 
 /* run the command with stdout to /dev/null and stderr to errfile */
 static int run(int argc, const char *const *args, char *err, size_t cap)
@@ -123,7 +99,7 @@ static int known(const char *name, int rc, const char *err, long leaked)
 {
     const char *why = NULL;
     if (strncmp(name, "fit_summary", 11) == 0 && rc == 0 && leaked == 0 && has_memory(err) &&
-        out_entries(NULL, 0) == 1)
+        allocfail_dir_entries(out, NULL, 0) == 1)
         return 1; /* accepted, not a defect */
     if (strict) return 0;
     if (rc == 1 && strstr(err, "(info -1010)") && leaked == 0) why = "lapack";
@@ -151,7 +127,7 @@ static void sweep(const char *name, int argc, const char *const *args)
         return;
     }
     for (;; k++) {
-        empty_out();
+        allocfail_dir_empty(out);
         long live0 = allocfail_live();
         allocfail_arm(k);
         int rc = run(argc, args, err, sizeof err);
@@ -172,14 +148,14 @@ static void sweep(const char *name, int argc, const char *const *args)
         if (rc != 1) WHY("exit %d, want 1; ", rc);
         if (!has_memory(err)) WHY("the message does not say it ran out of memory; ");
         if (leaked) WHY("%ld blocks leaked; ", leaked);
-        if (out_entries(first, sizeof first)) WHY("left %s behind; ", first);
+        if (allocfail_dir_entries(out, first, sizeof first)) WHY("left %s behind; ", first);
         if (wl && !known(name, rc, err, leaked)) {
             fprintf(stderr, "test_cli_alloc: convrec %s, allocation %ld failing: %s(stderr: %.300s)\n",
                     name, k, why, err);
             failures++;
         }
     }
-    empty_out();
+    allocfail_dir_empty(out);
     if (verbose) printf("convrec %-12s %4ld allocations, each failed once\n", name, k);
 }
 

@@ -189,14 +189,11 @@ int cli_is_safetensors(const char *path)
     return n >= 12 && strcasecmp(path + n - 12, ".safetensors") == 0;
 }
 
-/* "name (F32, 64x1x1024), ..." of the tensors of a safetensors file, in buf
- * (cut short with "..." when it does not fit). */
-static void list_tensors(const char *path, char *buf, size_t size)
+/* "name (F32, 64x1x1024), ..." of a listing's n tensors, in buf (cut
+ * short with "..." when it does not fit). */
+static void list_tensors(const cr_tensor_info *t, size_t n, char *buf, size_t size)
 {
-    cr_tensor_info *t = NULL;
-    size_t n = 0;
     buf[0] = '\0';
-    if (cr_safetensors_list(path, &t, &n) != CR_OK) return;
     size_t len = 0;
     for (size_t i = 0; i < n && len + 4 < size; i++) {
         char shape[96] = "";
@@ -212,7 +209,6 @@ static void list_tensors(const char *path, char *buf, size_t size)
         len += (size_t)w;
     }
     if (n == 0) snprintf(buf, size, "none");
-    free(t);
 }
 
 int cli_load_kernels(const char *cmd, const char *path, const char *tensor, double **h, size_t *C,
@@ -232,10 +228,10 @@ int cli_load_kernels(const char *cmd, const char *path, const char *tensor, doub
         cr_tensor_info *t = NULL;
         size_t n = 0;
         cr_status st = cr_safetensors_list(path, &t, &n);
-        free(t);
         if (st != CR_OK) return cli_status(cmd, st, "reading kernels");
         char names[2048];
-        list_tensors(path, names, sizeof names);
+        list_tensors(t, n, names, sizeof names);
+        free(t);
         return cli_usage(cmd, "%s is a safetensors file: name the kernels' tensor with --tensor NAME "
                          "(tensors present: %s)", path, names);
     } else if ((rc = cli_read_array(cmd, path, "reading kernels", &a, &r)) != CLI_OK) {
@@ -255,6 +251,18 @@ int cli_load_kernels(const char *cmd, const char *path, const char *tensor, doub
     *L = a.ndim == 1 ? a.shape[0] : a.shape[1];
     *h = a.data;
     return CLI_OK;
+}
+
+cr_array cli_one_batch(const cr_array *a)
+{
+    cr_array v = *a;
+    if (v.ndim == 3) {
+        v.ndim = 2;
+        v.shape[0] = v.shape[1];
+        v.shape[1] = v.shape[2];
+        v.shape[2] = 1;
+    }
+    return v;
 }
 
 void cli_signal_dims(const cr_array *u, size_t *B, size_t *C, size_t *T)

@@ -78,6 +78,9 @@ int cli_load_kernels(const char *cmd, const char *path, const char *tensor, doub
                      size_t *L, double *rate);
 /* path ends in .safetensors (case-insensitive) */
 int cli_is_safetensors(const char *path);
+/* A view of a (1, C, T) signal as (C, T) (other shapes as they are):
+ * what an audio file holds. Shares a's data. */
+cr_array cli_one_batch(const cr_array *a);
 /* Channels and samples of a signal of shape (T,), (C, T) or (B, C, T). */
 void cli_signal_dims(const cr_array *u, size_t *B, size_t *C, size_t *T);
 /* Widen / narrow an array's data to float64 / float32 in place. */

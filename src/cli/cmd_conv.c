@@ -98,13 +98,7 @@ int cmd_conv(int argc, char **argv)
             cli_error(a.cmd, "%s: a (B, C, T) signal of %zu streams cannot be one audio file", a.pos[1], B);
             goto done;
         }
-        cr_array yv = y; /* (1, C, T) as (C, T) */
-        if (yv.ndim == 3) {
-            yv.ndim = 2;
-            yv.shape[0] = yv.shape[1];
-            yv.shape[1] = yv.shape[2];
-            yv.shape[2] = 1;
-        }
+        cr_array yv = cli_one_batch(&y);
         size_t clipped = 0;
         st = cr_audio_write(out, &yv, r, sub, &clipped);
         if (st == CR_OK && clipped)

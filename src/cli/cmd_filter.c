@@ -274,13 +274,7 @@ int cmd_filter(int argc, char **argv)
         st = cr_npy_write(out, &y);
     } else {
         size_t clipped = 0;
-        cr_array yv = y; /* (1, C, T) as (C, T) */
-        if (yv.ndim == 3) {
-            yv.ndim = 2;
-            yv.shape[0] = yv.shape[1];
-            yv.shape[1] = yv.shape[2];
-            yv.shape[2] = 1;
-        }
+        cr_array yv = cli_one_batch(&y);
         st = cr_audio_write(out, &yv, npy_in ? out_rate : in_rate, sub, &clipped);
         if (st == CR_OK) report_clipped(a.cmd, out, clipped, cr_array_count(&y));
     }
