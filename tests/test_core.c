@@ -12,7 +12,9 @@
 #include "testutil.h"
 
 #include <complex.h>
+#include <lapacke.h>
 #include <math.h>
+#include <string.h>
 
 /* volatile operands keep the compiler from folding the checks away */
 static volatile double vzero = 0.0, vinf = INFINITY, vone = 1.0;
@@ -41,10 +43,59 @@ static void test_cmplx_parts(void **st)
     assert_true(isinf(crealf(f)) && cimagf(f) == 2.0f);
 }
 
+/* A = U diag(s) V^T from the outputs of an SVD with dgesdd's jobz, where
+ * 'O' left U (m >= n) or V^T (m < n) in A; returns the relative error. */
+static double svd_residual(char jobz, size_t m, size_t n, const double *A0, const double *A,
+                           const double *s, const double *U, const double *VT)
+{
+    size_t k = m < n ? m : n, ldu = m, ldvt = jobz == 'A' ? n : k;
+    const double *u = U, *vt = VT;
+    if (jobz == 'O' && m >= n) { u = A; ldvt = n; }
+    if (jobz == 'O' && m < n) { vt = A; ldvt = m; }
+    double num = 0, den = 0;
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < n; j++) {
+            double a = 0;
+            for (size_t q = 0; q < k; q++) a += u[i + q * ldu] * s[q] * vt[q + j * ldvt];
+            num += (a - A0[i + j * m]) * (a - A0[i + j * m]);
+            den += A0[i + j * m] * A0[i + j * m];
+        }
+    return sqrt(num / den);
+}
+
+/* cr__svd (dgesdd) and its fallback cr__svd_qr (dgesvd) agree, for every
+ * jobz and shape: the fallback maps dgesdd's arguments correctly. */
+static void test_svd_fallback_agrees(void **st)
+{
+    (void)st;
+    const size_t shapes[][2] = {{7, 4}, {4, 7}, {5, 5}};
+    const char jobs[] = "NSAO";
+    uint64_t seed = 11;
+    for (size_t sh = 0; sh < 3; sh++) {
+        size_t m = shapes[sh][0], n = shapes[sh][1], k = m < n ? m : n;
+        double A0[49], A[2][49], s[2][7], U[2][49], VT[2][49];
+        tu_fill(A0, m * n, &seed);
+        for (size_t j = 0; j < 4; j++) {
+            char jz = jobs[j];
+            lapack_int ldvt = jz == 'A' || (jz == 'O' && m >= n) ? (lapack_int)n : (lapack_int)k;
+            for (int w = 0; w < 2; w++) {
+                memcpy(A[w], A0, m * n * sizeof *A0);
+                lapack_int info = (w ? cr__svd_qr : cr__svd)(jz, (lapack_int)m, (lapack_int)n, A[w],
+                                                            (lapack_int)m, s[w], U[w], (lapack_int)m,
+                                                            VT[w], ldvt);
+                assert_int_equal(info, 0);
+                if (jz != 'N') assert_true(svd_residual(jz, m, n, A0, A[w], s[w], U[w], VT[w]) < 1e-13);
+            }
+            assert_true(tu_rel_l2(s[1], s[0], k) < 1e-13);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cmplx_parts),
+        cmocka_unit_test(test_svd_fallback_agrees),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -86,6 +86,17 @@ static inline cr_status cr__lapack_status(long info)
     return info == -1010 || info == -1011 ? CR_ENOMEM : CR_ELAPACK;
 }
 
+/* The SVD of the m x n column-major A (svd.c), with dgesdd's arguments
+ * (jobz 'N', 'S', 'A' or 'O'; A is destroyed or overwritten as dgesdd does):
+ * dgesdd, and when it does not converge (info > 0), dgesvd's QR iteration
+ * on a copy of A kept for that. Returns the LAPACK info. cr__svd_qr is the
+ * QR-iteration path alone, with the same arguments. */
+#include <lapacke.h>
+lapack_int cr__svd(char jobz, lapack_int m, lapack_int n, double *A, lapack_int lda, double *s,
+                   double *U, lapack_int ldu, double *VT, lapack_int ldvt);
+lapack_int cr__svd_qr(char jobz, lapack_int m, lapack_int n, double *A, lapack_int lda, double *s,
+                      double *U, lapack_int ldu, double *VT, lapack_int ldvt);
+
 /* Atomic file writing (file.c): open a temporary file beside path (its
  * name goes to tmp), write, then cr__commit_tmpfile(f, tmp, path, ok) syncs,
  * closes and renames it over path, or removes it when ok == 0 or anything

@@ -82,8 +82,8 @@ cr_status cr__lm(const cr__lm_problem *pb, const cr__lm_opts *o, double *theta,
                 for (size_t q = 0; q < P; q++)
                     for (size_t i = 0; i < P; i++)
                         A[i + q * P] = i <= q ? A[i + q * P] / dn[q] : 0.0;
-                info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'A', (lapack_int)P, (lapack_int)P, A,
-                                      (lapack_int)P, e, U, (lapack_int)P, V, (lapack_int)P);
+                info = cr__svd('A', (lapack_int)P, (lapack_int)P, A, (lapack_int)P, e, U, (lapack_int)P,
+                               V, (lapack_int)P);
                 if (info == 0) {
                     /* V holds V^T: transpose it; c = S (U^T b) */
                     for (size_t q = 0; q < P; q++)

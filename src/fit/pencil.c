@@ -57,10 +57,10 @@ static cr_status pencil_psi(const double *U, size_t p, size_t N, double *Psi)
         free(tau);
         free(work);
         if (info == 0)
-            info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'O', (lapack_int)svrows, (lapack_int)w, M,
-                                  (lapack_int)rows, sv, &dummy, 1, VT, (lapack_int)w);
+            info = cr__svd('O', (lapack_int)svrows, (lapack_int)w, M, (lapack_int)rows, sv, &dummy, 1,
+                           VT, (lapack_int)w);
         if (info != 0) {
-            st = cr__fail(CR_ELAPACK, "fit_pencil: QR/dgesdd failed (info %d)", (int)info);
+            st = cr__fail(cr__lapack_status(info), "fit_pencil: QR/SVD failed (info %d)", (int)info);
             goto tls_done;
         }
         /* V = VT^T; the last N columns of V: V12 = V[0:N, N:2N], V22 = V[N:2N, N:2N].

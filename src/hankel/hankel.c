@@ -205,12 +205,11 @@ static cr_status hk_dense(const double *h, size_t L, size_t m, size_t n,
             }
         }
         double dummy = 0;
-        lapack_int info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, vectors ? 'S' : 'N',
-                                         (lapack_int)m, (lapack_int)n, H, (lapack_int)m,
-                                         out->sigma, vectors ? Us : &dummy, (lapack_int)m,
-                                         vectors ? VT : &dummy, (lapack_int)r);
+        lapack_int info = cr__svd(vectors ? 'S' : 'N', (lapack_int)m, (lapack_int)n, H, (lapack_int)m,
+                                  out->sigma, vectors ? Us : &dummy, (lapack_int)m,
+                                  vectors ? VT : &dummy, (lapack_int)r);
         if (info != 0) {
-            st = cr__fail(CR_ELAPACK, "hankel: dgesdd failed (info %d)", (int)info);
+            st = cr__fail(cr__lapack_status(info), "hankel: SVD failed (info %d)", (int)info);
             goto done;
         }
         if (vectors)
@@ -545,10 +544,9 @@ static cr_status hk_exact_values(const double *h, size_t L, size_t m, size_t n, 
     if (m == n)
         info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'N', 'U', (lapack_int)n, H, (lapack_int)n, w);
     else
-        info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'N', (lapack_int)m, (lapack_int)n, H,
-                              (lapack_int)m, w, &dummy, 1, &dummy, 1);
+        info = cr__svd('N', (lapack_int)m, (lapack_int)n, H, (lapack_int)m, w, &dummy, 1, &dummy, 1);
     if (info != 0) {
-        st = cr__fail(CR_ELAPACK, "hankel: %s failed (info %d)", m == n ? "dsyevd" : "dgesdd",
+        st = cr__fail(cr__lapack_status(info), "hankel: %s failed (info %d)", m == n ? "dsyevd" : "SVD",
                       (int)info);
         goto done;
     }
