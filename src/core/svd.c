@@ -34,10 +34,11 @@ lapack_int cr__svd(char jobz, lapack_int m, lapack_int n, double *A, lapack_int 
                    double *U, lapack_int ldu, double *VT, lapack_int ldvt)
 {
     size_t bytes = (size_t)lda * (size_t)n * sizeof(double);
-    double *keep = malloc(bytes);           /* without it there is no second try */
-    if (keep) memcpy(keep, A, bytes);
+    double *keep = malloc(bytes);           /* the second try starts from it */
+    if (!keep) return LAPACK_WORK_MEMORY_ERROR;
+    memcpy(keep, A, bytes);
     lapack_int info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, jobz, m, n, A, lda, s, U, ldu, VT, ldvt);
-    if (info > 0 && keep) {
+    if (info > 0) {
         memcpy(A, keep, bytes);
         info = cr__svd_qr(jobz, m, n, A, lda, s, U, ldu, VT, ldvt);
     }

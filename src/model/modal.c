@@ -198,6 +198,28 @@ static inline double complex mode_beta(const cr__modal *m, size_t j)
     return w * CMPLX(m->res_re[j], m->kind[j] == CR_MODE_PAIR ? m->res_im[j] : 0.0);
 }
 
+double cr__modal_cancellation(const cr__modal *m, size_t L, double *work)
+{
+    if (L < 2) return 1.0;
+    double l1 = 0.0;
+    for (size_t j = 0; j < m->n; j++) {
+        if (m->kind[j] == CR_MODE_UNUSED) continue;
+        double complex la = mode_pole(m, j), be = mode_beta(m, j), z = 1.0;
+        double sr = 0.0, si = 0.0; /* ||Re lambda^k||^2, ||Im lambda^k||^2 over k < L - 1 */
+        for (size_t k = 0; k + 1 < L; k++) {
+            sr += creal(z) * creal(z);
+            si += cimag(z) * cimag(z);
+            z *= la;
+        }
+        l1 += fabs(creal(be)) * sqrt(sr) + fabs(cimag(be)) * sqrt(si);
+    }
+    kernel_scaled(m, NULL, L, work);
+    double n2 = 0.0;
+    for (size_t k = 1; k < L; k++) n2 += work[k] * work[k];
+    if (!(l1 > 0.0)) return 1.0;
+    return n2 > 0.0 ? l1 / sqrt(n2) : INFINITY;
+}
+
 double cr__modal_tail2(const cr__modal *m, size_t L)
 {
     if (L == 0) L = 1; /* hhat[0] = d is not part of any tail */

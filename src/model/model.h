@@ -65,6 +65,11 @@ void cr__modal_kernel(const cr__modal *m, size_t L, double *out);
 /* sum_{k >= L} hhat[k]^2 in closed form (geometric sums); +Inf when a
  * mode with a nonzero residue has |lambda| >= 1. */
 double cr__modal_tail2(const cr__modal *m, size_t L);
+/* The cancellation of the modal sum over k < L (docs/MATH.md section 5):
+ * the norms of its real columns w Re(r) Re(lambda^k), w Im(r) Im(lambda^k)
+ * summed, over the norm of hhat[1..L-1]; 1 when nothing cancels, +Inf for
+ * a zero kernel with nonzero residues. work: L doubles. */
+double cr__modal_cancellation(const cr__modal *m, size_t L, double *work);
 /* The squared error ||h - hhat||^2 for the horizon: over k < L (window),
  * or over all k >= 0 with h zero beyond L (infinite: the window sum plus
  * the closed-form tail). work: L doubles. Non-finite results are +Inf.
