@@ -542,14 +542,9 @@ static cr_status hk_lanczos(const hk_op *op, size_t k, size_t need, int vectors,
         if ((st = hk_pair_solve(T, ldt, j, S, theta, ord, aug)) != CR_OK) goto done;
         thr = fmax(rtol * fabs(ord[0].a), ttol * fabs(ord[need - 1].a));
         if (j == n || j < J || total >= maxmv) break;   /* whole space, exhausted, or capped */
-        /* thick restart: keep the b leading Ritz vectors (the values
-         * reported), continue from the residual direction q_J (already
-         * orthonormal to them). Keeping half of the other Ritz vectors as
-         * well saved no mat-vecs (decaying noise, L = 65536: 1330 against
-         * 1337 over 8 decompositions; CKConv 32260 against 32348) but made
-         * each restart's n x J x keep product twice as expensive: a fifth
-         * of the time at L = 65536. */
-        size_t keep = b;
+        /* thick restart: keep the leading Ritz vectors, continue from the
+         * residual direction q_J (already orthonormal to them) */
+        size_t keep = b + (J - b) / 2;
         if (keep >= J) keep = J - 1;
         if (Y == NULL && (Y = malloc(n * keep * sizeof *Y)) == NULL) {
             st = cr__fail(CR_ENOMEM, "hankel: out of memory (Lanczos restart)");
