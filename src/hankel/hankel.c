@@ -43,6 +43,8 @@
  * want 1e-2 sigma_{N+1}, not for tight decompositions (1e-12 sigma_1),
  * which keep full reorthogonalisation at every step. */
 #define HK_PRO_TOL 1e-6
+/* rows per block of the in-place restart product (scratch 512 x keep) */
+#define HK_RESTART_ROWS 512
 
 
 static void hk_dims(size_t L, cr_horizon which, size_t *m, size_t *n)
@@ -546,16 +548,23 @@ static cr_status hk_lanczos(const hk_op *op, size_t k, size_t need, int vectors,
          * residual direction q_J (already orthonormal to them) */
         size_t keep = b + (J - b) / 2;
         if (keep >= J) keep = J - 1;
-        if (Y == NULL && (Y = malloc(n * keep * sizeof *Y)) == NULL) {
+        if (Y == NULL && (Y = malloc(HK_RESTART_ROWS * keep * sizeof *Y)) == NULL) {
             st = cr__fail(CR_ENOMEM, "hankel: out of memory (Lanczos restart)");
             goto done;
         }
         double *Sk = S;        /* the kept Ritz vectors of T, in place */
         for (size_t c2 = 0; c2 < keep; c2++) memcpy(omw + c2 * J, S + ord[c2].i * J, J * sizeof *S);
         memcpy(Sk, omw, J * keep * sizeof *S);
-        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)keep, (int)J, 1.0, Q,
-                    (int)n, Sk, (int)J, 0.0, Y, (int)n);
-        memcpy(Q, Y, n * keep * sizeof *Q);
+        /* Q[:, :keep] = Q[:, :J] Sk in place, a block of rows at a time
+         * (the rows are independent): a cache-sized scratch block instead
+         * of an n x keep copy of the basis */
+        for (size_t r0 = 0; r0 < n; r0 += HK_RESTART_ROWS) {
+            size_t nr = n - r0 < HK_RESTART_ROWS ? n - r0 : HK_RESTART_ROWS;
+            cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)nr, (int)keep, (int)J, 1.0,
+                        Q + r0, (int)n, Sk, (int)J, 0.0, Y, (int)nr);
+            for (size_t c2 = 0; c2 < keep; c2++)
+                memcpy(Q + r0 + c2 * n, Y + c2 * nr, nr * sizeof *Q);
+        }
         memmove(Q + keep * n, Q + J * n, n * sizeof *Q);
         /* the estimates follow the basis: Y^T Y = Sk^T om Sk, Y^T q_J =
          * Sk^T om[:, J] */
