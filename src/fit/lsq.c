@@ -15,6 +15,7 @@
  */
 #include "fit/fit.h"
 
+#include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
@@ -127,17 +128,11 @@ void cr__design_dot(const unsigned char *kind, const double complex *lam, size_t
         int pair = kind[j] == CR_MODE_PAIR;
         powers(creal(lam[j]), pair ? cimag(lam[j]) : 0.0, nr, Phi + p * ld,
                pair ? Phi + (p + 1) * ld : NULL, NULL, NULL);
-        /* the fresh columns are still in cache: their products now */
-        for (size_t q = p; q < p + (pair ? 2 : 1); q++) {
-            const double *restrict a = Phi + q * ld;
-            for (size_t v = 0; v < nv; v++) {
-                const double *restrict x = V + v * nr;
-                double s = 0.0;
-#pragma omp simd reduction(+ : s)
-                for (size_t i = 0; i < nr; i++) s += a[i] * x[i];
-                Y[q + v * P] = s;
-            }
-        }
+        /* the fresh columns are still in cache: their products now (BLAS
+         * dots, vectorised for the machine at run time) */
+        for (size_t q = p; q < p + (pair ? 2 : 1); q++)
+            for (size_t v = 0; v < nv; v++)
+                Y[q + v * P] = cblas_ddot((int)nr, Phi + q * ld, 1, V + v * nr, 1);
         p += pair ? 2 : 1;
     }
 }

@@ -4,7 +4,8 @@
  *   infinite horizon: zero-padded, i, j < L-1 (the FIR system's Hankel);
  *   window horizon:   i < p = ceil((L-1)/2), j < q = L - p, no padding.
  * Small matrices are formed and decomposed by dense LAPACK. Larger ones go
- * through Lanczos with full reorthogonalisation and thick restarts: on H
+ * through Lanczos with thick restarts, fully reorthogonalised or, when the
+ * caller's tolerance is loose (fits), partially (semi-orthogonal): on H
  * itself when it is square (H = H^T: one mat-vec per step), on the
  * augmented [0 H; H^T 0] (Golub-Kahan) when it is not; the mat-vecs use
  * the FFT Hankel operator of the spectral module, so no m x n matrix is
@@ -16,6 +17,7 @@
 #include "hankel/hankel.h"
 #include "spectral/spectral.h"
 
+#include <float.h>
 #include <lapacke.h>
 #include <cblas.h>
 #include <math.h>
@@ -35,6 +37,14 @@
 #define HK_EXACT_MAX 256
 #define HK_MAXIT 40
 #define HK_MAXIT_FIT 12     /* sweeps when only a fit needs the vectors */
+/* Partial reorthogonalisation once the residual tolerance is at least
+ * this fraction of ||A||: a semi-orthogonal basis leaves residuals of
+ * Ritz pairs a floor of ~1e-10 ||A|| (measured), harmless for fits that
+ * want 1e-2 sigma_{N+1}, not for tight decompositions (1e-12 sigma_1),
+ * which keep full reorthogonalisation at every step. */
+#define HK_PRO_TOL 1e-6
+/* rows per block of the in-place restart product (scratch 512 x keep) */
+#define HK_RESTART_ROWS 512
 
 
 static void hk_dims(size_t L, cr_horizon which, size_t *m, size_t *n)
@@ -245,7 +255,12 @@ static inline uint64_t hk_next(uint64_t *s)
  * repeated when it cancels, "twice is enough"), kept in Arnoldi form: the
  * reorthogonalisation coefficients are the projected matrix T = Q^T H Q,
  * so a thick restart (keep the best Ritz vectors, continue from the
- * residual direction) needs no special bookkeeping. Residual of a Ritz
+ * residual direction) needs no special bookkeeping. When the residual
+ * tolerance is at least HK_PRO_TOL ||A||, the full pass runs only when
+ * the estimated loss of orthogonality (hk_omega) exceeds sqrt(eps), and
+ * every step is kept orthogonal to the kept Ritz vectors that converged
+ * to rounding level: a quarter of the Gram-Schmidt memory traffic at
+ * L = 65536 (the same steps, the same values to 1e-14). Residual of a Ritz
  * pair (theta, Q s): |beta| |s_last|, an absolute bound on the distance
  * from theta to an eigenvalue; Ritz values never exceed the true ones in
  * magnitude (Cauchy interlacing on each sign). */
@@ -265,14 +280,15 @@ static double hk_nrm2(size_t n, const double *x)
     return s > 1e-280 && s < 1e280 ? sqrt(s) : cblas_dnrm2((int)n, x, 1);
 }
 
-/* w -= Q c with c = Q^T w (j columns of Q): first against the columns
- * lo..j-1 alone (the Lanczos recurrence: w = A q has its large components
- * there), then against all j, repeated while a pass still shrinks the
- * norm below 1/sqrt(2) of its value (DGKS). After the local pass a full
- * one removes only rounding-level components, so one full pass is
- * usually enough: half the memory traffic of two full passes. Adds the
- * coefficients to c (zeroed, or holding earlier coefficients). Returns
- * ||w||. */
+/* w -= Q c with c = Q^T w, against the columns from..j-1 of Q, by
+ * classical Gram-Schmidt repeated while a pass still shrinks the norm
+ * below 1/sqrt(2) of its value (DGKS, "twice is enough"). full = 0: only
+ * against the columns lo..j-1 (the Lanczos recurrence: w = A q has its
+ * large components there). full = 1: first that local pass, then against
+ * all j columns: after the local pass a full one removes only
+ * rounding-level components, so one full pass is usually enough, half
+ * the memory traffic of two. Adds the coefficients to c (zeroed, or
+ * holding earlier coefficients). Returns ||w||. */
 static void hk_cgs_pass(const double *Q, size_t n, size_t lo, size_t j, double *w, double *c,
                         double *tmp)
 {
@@ -283,19 +299,63 @@ static void hk_cgs_pass(const double *Q, size_t n, size_t lo, size_t j, double *
     for (size_t i = 0; i < nc; i++) c[lo + i] += tmp[i];
 }
 
-static double hk_cgs(const double *Q, size_t n, size_t j, size_t lo, double *w, double *c,
-                     double *tmp)
+static double hk_cgs(const double *Q, size_t n, size_t j, size_t lo, int full, double *w,
+                     double *c, double *tmp)
 {
     if (j == 0) return hk_nrm2(n, w);
-    if (lo > 0 && lo < j) hk_cgs_pass(Q, n, lo, j, w, c, tmp);
+    if (lo >= j) lo = 0;
+    if (full && lo > 0) hk_cgs_pass(Q, n, lo, j, w, c, tmp);
+    size_t from = full ? 0 : lo;
     double nrm = hk_nrm2(n, w);
     for (int pass = 0; pass < 3; pass++) {
-        hk_cgs_pass(Q, n, 0, j, w, c, tmp);
+        hk_cgs_pass(Q, n, from, j, w, c, tmp);
         double prev = nrm;
         nrm = hk_nrm2(n, w);
         if (nrm > 0.7071 * prev) break;
     }
     return nrm;
+}
+
+/* Partial reorthogonalisation (Simon 1984; Larsen's PROPACK): estimates
+ * om[k + i ldt] of q_k^T q_i for the basis built so far, from the
+ * Arnoldi relation A q_k = sum_{i<=k} T[i,k] q_i + (lower entry) that
+ * holds to rounding whatever the orthogonality. Writing q_k^T A q_j both
+ * ways gives, for the new vector q_{j+1} = w / beta,
+ *   beta om[k, j+1] = sum_{i<=k} T[i,k] om[i,j] + t_k om[l_k, j]
+ *                     - sum_{i<=j} T[i,j] om[k,i]  +- eps1 ||A||,
+ * where the lower entry of column k is t_k = beta_k at l_k = k + 1 for a
+ * Lanczos vector and t_k = T[k,p] at l_k = p for a Ritz vector kept by
+ * the last thick restart (kept vectors k < p couple only to q_p), and the
+ * rounding term is added with the sign that increases the magnitude.
+ * Estimates for k in lo..j (the local pass) are eps1. Writes the
+ * estimates for k < lo into om column j+1 and returns their largest
+ * magnitude. A full pass is needed once it exceeds sqrt(eps): with every
+ * |q_k^T q_i| <= sqrt(eps) (semi-orthogonality) the Ritz values of T are
+ * those of an exactly orthonormal basis of the same space to O(eps ||A||)
+ * (Simon 1984), which is all full reorthogonalisation buys. */
+static double hk_omega(double *om, const double *T, const double *bet, size_t ldt, size_t j,
+                       size_t sel, size_t lo, size_t p, double beta, double eps1an)
+{
+    double wmax = 0.0;
+    const double *Tj = T + j * ldt, *omj = om + j * ldt;
+    for (size_t k = sel; k < lo; k++) {
+        const double *Tk = T + k * ldt, *omk = om + k * ldt;
+        double s = 0.0;
+        for (size_t i = 0; i <= k; i++) s += Tk[i] * omj[i];
+        s += k < p ? T[k + p * ldt] * omj[p] : bet[k] * omj[k + 1];
+        for (size_t i = 0; i <= j; i++) s -= Tj[i] * omk[i];
+        double v = (s + copysign(eps1an, s)) / beta;
+        om[k + (j + 1) * ldt] = om[(j + 1) + k * ldt] = v;
+        if (fabs(v) > wmax) wmax = fabs(v);
+    }
+    return wmax;
+}
+
+/* the estimates of a vector made orthogonal to q_0..q_j by full passes */
+static void hk_omega_reset(double *om, size_t ldt, size_t j, double eps1)
+{
+    for (size_t k = 0; k <= j; k++) om[k + (j + 1) * ldt] = om[(j + 1) + k * ldt] = eps1;
+    om[(j + 1) * (ldt + 1)] = 1.0;
 }
 
 /* Eigen-decomposition of the leading J x J block of T (upper triangle,
@@ -371,6 +431,7 @@ static cr_status hk_lanczos(const hk_op *op, size_t k, size_t need, int vectors,
     cr_status st = CR_OK;
     size_t nq;
     double *Q = NULL, *T = NULL, *S = NULL, *theta = NULL, *tmp = NULL, *work = NULL;
+    double *om = NULL, *bet = NULL, *omw = NULL, *Y = NULL;
     hk_pair *ord = NULL;
     if (!cr__mul_ok(n, J + 1, &nq))
         return cr__fail(CR_EOVERFLOW, "hankel: Lanczos basis %zu x %zu too large", n, J + 1);
@@ -380,8 +441,11 @@ static cr_status hk_lanczos(const hk_op *op, size_t k, size_t need, int vectors,
     theta = malloc(J * sizeof *theta);
     tmp = malloc(2 * (J + 1) * sizeof *tmp);
     ord = malloc(J * sizeof *ord);
+    om = malloc(ldt * ldt * sizeof *om);
+    bet = malloc(ldt * sizeof *bet);
+    omw = malloc(J * J * sizeof *omw);
     work = op->fft ? cr__fft_alloc_d(cr__hankel_op_work(op->fft)) : NULL;
-    if (!Q || !T || !S || !theta || !tmp || !ord || (op->fft && !work)) {
+    if (!Q || !T || !S || !theta || !tmp || !ord || !om || !bet || !omw || (op->fft && !work)) {
         st = cr__fail(CR_ENOMEM, "hankel: out of memory (Lanczos, n = %zu, basis %zu)", n, J + 1);
         goto done;
     }
@@ -389,6 +453,13 @@ static cr_status hk_lanczos(const hk_op *op, size_t k, size_t need, int vectors,
     for (size_t i = 0; i < n; i++) Q[i] = aug && i >= m ? 0.0 : hk_gauss(&seed);
     double nr = cblas_dnrm2((int)n, Q, 1);
     cblas_dscal((int)n, 1.0 / nr, Q, 1);
+    om[0] = 1.0;
+    /* rounding level of an inner product of two orthogonal unit vectors,
+     * and the semi-orthogonality bound that triggers a full pass */
+    const double eps1 = 0.5 * sqrt((double)n) * DBL_EPSILON, omega_max = sqrt(DBL_EPSILON);
+    int reorth_next = 0;       /* a full pass for the next vector too */
+    int pro = -1, pro_used = 0; /* partial reorthogonalisation: undecided, off, on */
+    size_t nsel = 0;           /* leading kept Ritz vectors converged to rounding level */
 
     size_t p = 0;              /* columns kept by the last restart */
     size_t j = 0;              /* columns of Q with their T column done */
@@ -408,8 +479,36 @@ static cr_status hk_lanczos(const hk_op *op, size_t k, size_t need, int vectors,
             if (hn > anorm) anorm = hn;
             memset(c, 0, (j + 1) * sizeof *c);
             /* the recurrence couples q_j to q_{j-1}, and after a restart to
-             * every kept Ritz vector */
-            beta = hk_cgs(Q, n, j + 1, j > p ? j - 1 : 0, w, c, tmp);
+             * every kept Ritz vector; a full pass only when the estimated
+             * loss of orthogonality asks for it (for this vector and the
+             * next: the three-term recurrence carries it over) */
+            size_t lo = j > p ? j - 1 : 0;
+            int full = lo == 0 || pro <= 0;
+            beta = hk_cgs(Q, n, j + 1, lo, full, w, c, tmp);
+            size_t sel = nsel < lo ? nsel : lo;
+            if (!full && sel > 0) {
+                memset(tmp + J + 1, 0, (J + 1) * sizeof *tmp);
+                hk_cgs_pass(Q, n, 0, sel, w, tmp + J + 1, tmp);
+                beta = hk_nrm2(n, w);
+                for (size_t i = 0; i < sel; i++) om[i + (j + 1) * ldt] = om[(j + 1) + i * ldt] = eps1;
+            }
+            if (!full && (reorth_next || (beta > 0 && hk_omega(om, T, bet, ldt, j, sel, lo, p, beta,
+                                                                eps1 * anorm) > omega_max))) {
+                /* the coefficients of this pass are rounding errors of
+                 * the basis, not entries of T: they are dropped (keeping
+                 * them would break the Arnoldi relation of T's columns
+                 * by O(sqrt(eps)) and the estimates with it) */
+                memset(tmp + J + 1, 0, (J + 1) * sizeof *tmp);
+                beta = hk_cgs(Q, n, j + 1, 0, 1, w, tmp + J + 1, tmp);
+                reorth_next = !reorth_next;
+                full = 1;
+            } else {
+                reorth_next = 0;
+            }
+            if (full) hk_omega_reset(om, ldt, j, eps1);
+            for (size_t i = lo; i <= j; i++) om[i + (j + 1) * ldt] = om[(j + 1) + i * ldt] = eps1;
+            om[(j + 1) * (ldt + 1)] = 1.0;
+            bet[j] = beta;
             j++;
             if (j == n) { dropped = fmax(dropped, beta); beta = 0; break; }
             if (beta <= 1e-13 * anorm) {
@@ -418,16 +517,20 @@ static cr_status hk_lanczos(const hk_op *op, size_t k, size_t need, int vectors,
                 dropped = fmax(dropped, beta);
                 for (size_t i = 0; i < n; i++) w[i] = hk_gauss(&seed);
                 memset(tmp + J + 1, 0, (J + 1) * sizeof *tmp);
-                double tn = hk_cgs(Q, n, j, 0, w, tmp + J + 1, tmp); /* coefficients discarded */
+                double tn = hk_cgs(Q, n, j, 0, 1, w, tmp + J + 1, tmp); /* coefficients discarded */
                 if (!(tn > 0)) { beta = 0; break; }
                 cblas_dscal((int)n, 1.0 / tn, w, 1);
                 beta = 0;
+                bet[j - 1] = 0.0;
+                hk_omega_reset(om, ldt, j - 1, eps1);
             } else {
                 cblas_dscal((int)n, 1.0 / beta, w, 1);
             }
             if (j >= (aug ? 2 : 1) * b + 4 && ((j - p) % 4 == 0 || j == J)) {
                 if ((st = hk_pair_solve(T, ldt, j, S, theta, ord, aug)) != CR_OK) goto done;
                 thr = fmax(rtol * fabs(ord[0].a), ttol * fabs(ord[need - 1].a));
+                if (pro != 0) pro = thr >= HK_PRO_TOL * anorm;
+                pro_used |= pro > 0;
                 if (hk_lz_done(S, theta, ord, j, need, beta, dropped, thr,
                                fmax(rtol * fabs(ord[0].a), vrel * fabs(ord[need - 1].a))) ||
                     total >= maxmv) {
@@ -444,21 +547,55 @@ static cr_status hk_lanczos(const hk_op *op, size_t k, size_t need, int vectors,
          * residual direction q_J (already orthonormal to them) */
         size_t keep = b + (J - b) / 2;
         if (keep >= J) keep = J - 1;
-        double *Y = malloc(n * keep * sizeof *Y);
-        double *Sk = malloc(J * keep * sizeof *Sk);
-        if (!Y || !Sk) {
-            free(Y); free(Sk);
+        if (Y == NULL && (Y = malloc(HK_RESTART_ROWS * keep * sizeof *Y)) == NULL) {
             st = cr__fail(CR_ENOMEM, "hankel: out of memory (Lanczos restart)");
             goto done;
         }
-        for (size_t c2 = 0; c2 < keep; c2++) memcpy(Sk + c2 * J, S + ord[c2].i * J, J * sizeof *S);
-        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)keep, (int)J, 1.0, Q,
-                    (int)n, Sk, (int)J, 0.0, Y, (int)n);
-        memcpy(Q, Y, n * keep * sizeof *Q);
+        double *Sk = S;        /* the kept Ritz vectors of T, in place */
+        for (size_t c2 = 0; c2 < keep; c2++) memcpy(omw + c2 * J, S + ord[c2].i * J, J * sizeof *S);
+        memcpy(Sk, omw, J * keep * sizeof *S);
+        /* Q[:, :keep] = Q[:, :J] Sk in place, a block of rows at a time
+         * (the rows are independent): a cache-sized scratch block instead
+         * of an n x keep copy of the basis */
+        for (size_t r0 = 0; r0 < n; r0 += HK_RESTART_ROWS) {
+            size_t nr = n - r0 < HK_RESTART_ROWS ? n - r0 : HK_RESTART_ROWS;
+            cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)nr, (int)keep, (int)J, 1.0,
+                        Q + r0, (int)n, Sk, (int)J, 0.0, Y, (int)nr);
+            for (size_t c2 = 0; c2 < keep; c2++)
+                memcpy(Q + r0 + c2 * n, Y + c2 * nr, nr * sizeof *Q);
+        }
         memmove(Q + keep * n, Q + J * n, n * sizeof *Q);
+        /* the estimates follow the basis: Y^T Y = Sk^T om Sk, Y^T q_J =
+         * Sk^T om[:, J] */
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)J, (int)keep, (int)J, 1.0, om,
+                    (int)ldt, Sk, (int)J, 0.0, omw, (int)J);
+        double *omJ = tmp;
+        cblas_dgemv(CblasColMajor, CblasTrans, (int)J, (int)keep, 1.0, Sk, (int)J, om + J * ldt, 1,
+                    0.0, omJ, 1);
+        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)keep, (int)keep, (int)J, 1.0, Sk,
+                    (int)J, omw, (int)J, 0.0, om, (int)ldt);
+        for (size_t c2 = 0; c2 < keep; c2++) {
+            om[c2 + keep * ldt] = om[keep + c2 * ldt] = omJ[c2];
+            om[c2 * (ldt + 1)] = 1.0;
+        }
+        om[keep * (ldt + 1)] = 1.0;
+        /* the continuation vector made orthogonal to the kept ones again
+         * (coefficients dropped), and the kept Ritz vectors converged to
+         * rounding level counted: Lanczos vectors lose orthogonality
+         * towards those first (Paige), so every later step is kept
+         * orthogonal to them (selective orthogonalisation, Parlett and
+         * Scott 1979) */
+        if (pro > 0) {
+            double *qp = Q + keep * n;
+            memset(tmp + J + 1, 0, (J + 1) * sizeof *tmp);
+            double qn = hk_cgs(Q, n, keep, 0, 1, qp, tmp + J + 1, tmp);
+            if (qn > 0) cblas_dscal((int)n, 1.0 / qn, qp, 1);
+            for (size_t c2 = 0; c2 < keep; c2++) om[c2 + keep * ldt] = om[keep + c2 * ldt] = eps1;
+            nsel = 0;
+            while (nsel < keep && fabs(beta * Sk[(J - 1) + nsel * J]) <= omega_max * anorm) nsel++;
+        }
         memset(T, 0, ldt * ldt * sizeof *T);
         for (size_t c2 = 0; c2 < keep; c2++) T[c2 + c2 * ldt] = theta[ord[c2].i];
-        free(Y); free(Sk);
         p = keep;
         j = keep;
     }
@@ -506,10 +643,12 @@ static cr_status hk_lanczos(const hk_op *op, size_t k, size_t need, int vectors,
                 nw = nw > 0 ? 1.0 / nw : 0.0;
                 for (size_t i = 0; i < m; i++) out->U[i + c2 * m] = nu * y[i];
                 for (size_t i = 0; i < nn; i++) out->V[i + c2 * nn] = nw * y[m + i];
-            } else {
-                double sg = theta[ord[c2].i] < 0 ? -1.0 : 1.0;
+            } else {   /* unit norm (a semi-orthogonal basis gives 1 + O(sqrt(eps))) */
+                double ny = pro_used ? hk_nrm2(n, y) : 1.0;
+                ny = ny > 0 ? 1.0 / ny : 0.0;
+                double sg = theta[ord[c2].i] < 0 ? -ny : ny;
                 for (size_t i = 0; i < n; i++) {
-                    out->U[i + c2 * n] = y[i];
+                    out->U[i + c2 * n] = ny * y[i];
                     out->V[i + c2 * n] = sg * y[i];
                 }
             }
@@ -518,6 +657,7 @@ static cr_status hk_lanczos(const hk_op *op, size_t k, size_t need, int vectors,
     }
 done:
     free(Q); free(T); free(S); free(theta); free(tmp); free(ord);
+    free(om); free(bet); free(omw); free(Y);
     cr__fft_free(work);
     return st;
 }

@@ -8,7 +8,9 @@
  *                        j < q = L - p, no zero padding.
  * Dense LAPACK for small matrices, otherwise Lanczos (symmetric when the
  * matrix is square, Golub-Kahan on the augmented matrix when it is not)
- * with FFT mat-vecs: no m x n matrix is ever formed. */
+ * with FFT mat-vecs: no m x n matrix is ever formed. The Lanczos basis is
+ * reorthogonalised fully for tight tolerances and partially (kept
+ * semi-orthogonal) for loose ones (ttol sigma_need >= 1e-6 sigma_1). */
 #ifndef CONVREC_HANKEL_H
 #define CONVREC_HANKEL_H
 

@@ -82,7 +82,8 @@ int cr__conv_sizes(size_t L, size_t T, size_t B, size_t *n, size_t *S);
  * operator many times (the Hankel SVDs): no argument checks, no
  * allocation. work must hold cr__hankel_op_work(op) doubles from
  * cr__fft_alloc_d (aligned: the op's cached plans are the aligned
- * in-place ones); one work buffer per thread. trans = 1 applies H^T. */
+ * out-of-place ones, signal and spectrum both in work); one work buffer
+ * per thread. trans = 1 applies H^T. */
 size_t cr__hankel_op_work(const cr_hankel_op *op);
 void cr__hankel_op_apply_raw(const cr_hankel_op *op, int trans, size_t k,
                              const double *X, size_t ldx, double *Y, size_t ldy,
