@@ -169,6 +169,39 @@ def long_run(lm, models, ntok, stretch, seed):
             "stretch": stretch, "rel_err_per_stretch": errs, "state_max_per_stretch": smax}
 
 
+def markdown(out):
+    """The figures as the Markdown tables of docs/RESULTS.md and the README."""
+    lines = [f"Held-out perplexity of the convolution model: {out['ppl_conv']:.4f} per byte.", "",
+             "| fit | fit time | perplexity | / convolution | mean KL (nats) | top-1 agreement | "
+             "filter error, median (worst) per layer | sigma_N+1 / ||h||, median per layer | "
+             "orders (min/median/max) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for d in out["distilled"]:
+        errs = ", ".join(f"{l['err_median']:.1e} ({l['err_max']:.1e})" for l in d["layers"])
+        o = d["layers"]
+        orders = (f"{o[0]['order_min']}" if d.get("order") else
+                  ", ".join(f"{l['order_min']}/{l['order_median']:g}/{l['order_max']}" for l in o))
+        sig = ", ".join(f"{l['sigma_rel_median']:.1e}" for l in d["layers"])
+        lines.append(f"| {d['fit']} | {d['fit_seconds']:.1f} s | {d['ppl']:.4f} | {d['ppl_ratio']:.5f} | "
+                     f"{d['kl']:.2e} | {100 * d['top1']:.2f}% | {errs} | {sig} | {orders} |")
+    lines += ["", "| batch | context | distilled, tokens/s | convolution re-run, tokens/s | speed-up | "
+              "cached convolution, tokens/s | speed-up | prefill: scan / FFT / conv pass (ms) |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in out["throughput"]:
+        lines.append(f"| {r['batch']} | {r['context']} | {r['recurrence_tok_s']:.0f} | "
+                     f"{r['conv_recompute_tok_s']:.1f} | {r['speedup_vs_recompute']:.1f}x | "
+                     f"{r['conv_cached_tok_s']:.0f} | {r['speedup_vs_cached']:.2f}x | "
+                     f"{r['prefill_scan_s'] * 1e3:.1f} / {r['prefill_fft_s'] * 1e3:.1f} / "
+                     f"{r['conv_pass_s'] * 1e3:.1f} |")
+    lines += ["", "| objective | tokens | tokens/s | finite | float32 vs float64 logits, first / last stretch "
+              "| largest state, first / last stretch |", "|---|---|---|---|---|---|"]
+    for name, lr in out["long_run"].items():
+        e, sm = lr["rel_err_per_stretch"], lr["state_max_per_stretch"]
+        lines.append(f"| {name} | {lr['tokens']} | {lr['tok_s']:.0f} | {lr['finite']} | {e[0]:.1e} / {e[-1]:.1e} "
+                     f"| {sm[0]:.3g} / {sm[-1]:.3g} |")
+    return "\n".join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("checkpoint", nargs="?", default=os.path.join(HERE, "..", "examples", "hyena_lm.pt"))
@@ -248,6 +281,7 @@ def main():
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1)
         log(f"\nwrote {a.json}")
+    log("\n" + markdown(out))
     return 0
 
 
