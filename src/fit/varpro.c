@@ -594,9 +594,11 @@ static cr_status vp_finish(const double *h, size_t L, cr_horizon horizon,
     /* The final residues are solved afresh (the evaluations' solve is
      * lifted for nearby poles): poles an ulp apart on the bound can get
      * residues of +-1e9 there. Such a model is refused like a worse one. */
-    if (e_out <= e_in && isfinite(e_in) && cr__modal_cancellation(m, L, work) >
-                             fmax(VP_KAPPA_MAX, in ? cr__modal_cancellation(in, L, work) : 0.0))
-        e_out = INFINITY;
+    if (e_out <= e_in && isfinite(e_in)) {
+        double k_out = cr__modal_cancellation(m, L, work);
+        if (k_out > VP_KAPPA_MAX && k_out > (in ? cr__modal_cancellation(in, L, work) : 0.0))
+            e_out = INFINITY;
+    }
     if (!(e_out <= e_in)) {
         if (isfinite(e_in)) {
             cr__modal_copy(m, in);

@@ -204,12 +204,16 @@ double cr__modal_cancellation(const cr__modal *m, size_t L, double *work)
     double l1 = 0.0;
     for (size_t j = 0; j < m->n; j++) {
         if (m->kind[j] == CR_MODE_UNUSED) continue;
-        double complex la = mode_pole(m, j), be = mode_beta(m, j), z = 1.0;
+        double complex la = mode_pole(m, j), be = mode_beta(m, j);
+        const double ar = creal(la), ai = cimag(la);
+        double zr = 1.0, zi = 0.0;
         double sr = 0.0, si = 0.0; /* ||Re lambda^k||^2, ||Im lambda^k||^2 over k < L - 1 */
-        for (size_t k = 0; k + 1 < L; k++) {
-            sr += creal(z) * creal(z);
-            si += cimag(z) * cimag(z);
-            z *= la;
+        for (size_t k = 0; k + 1 < L; k++) { /* z = lambda^k in real arithmetic */
+            sr += zr * zr;
+            si += zi * zi;
+            double t = zr * ar - zi * ai;
+            zi = zr * ai + zi * ar;
+            zr = t;
         }
         l1 += fabs(creal(be)) * sqrt(sr) + fabs(cimag(be)) * sqrt(si);
     }
