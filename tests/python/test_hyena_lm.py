@@ -26,6 +26,10 @@ TEXT = (b"Permission is hereby granted to copy and distribute this program, prov
 # 5e-3 at any order (docs/RESULTS.md, issue 12).
 HIGH_ORDER = 48
 HIGH_ORDER_TOL = 2e-4
+# float32 networks: the step and the chunked scan sum in different orders
+# through four blocks (layer norms, gates); each is about 1e-4 from float64
+# (the float32 network's own rounding), measured 1.6e-5 to 7.8e-5 apart
+F32_NET = 3e-4
 
 
 def tokens(b=TEXT):
@@ -130,12 +134,10 @@ def test_fits_do_not_cancel_and_run_in_float32(lm, rec16):
         assert cancellation(m).max() < 2e4     # the fit's bound is 1e4 on its own measure
     rec32 = hl.RecurrentLM(lm, rec16.models, torch.float32)
     with torch.no_grad():
-        assert rel(rec32(tokens()), rec16(tokens())) < 1e-4
+        assert rel(rec32(tokens()), rec16(tokens())) < F32_NET   # 2.6e-2 before the fix
 
 
-# float32: the step and the chunked scan sum in different orders through
-# four blocks (layer norms, gates); measured 1.6e-5 apart
-@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 5e-5)])
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, F32_NET)])
 def test_steps_equal_the_whole_sequence(lm, rec16, dtype, tol):
     rec = hl.RecurrentLM(lm, rec16.models, dtype)
     x = torch.cat([tokens(), tokens()[:, :57]], 1)              # two sequences' worth, B = 2 below
