@@ -90,37 +90,28 @@ def timed(fn, reps=3):
 
 
 @torch.no_grad()
+def step_time(gen, prompt, steps):
+    """Seconds per token of gen (prefill/step) over `steps` greedy steps after the prompt."""
+    logits, st = gen.prefill(prompt)
+    tok = logits.argmax(-1)
+    t = time.perf_counter()
+    for _ in range(steps):
+        logits, st = gen.step(tok, st)
+        tok = logits.argmax(-1)
+    return (time.perf_counter() - t) / steps
+
+
+@torch.no_grad()
 def throughput(lm, rec, held, contexts, batches, steps, reps):
     cached = hl.CachedConvLM(lm)
     kernels = lm.kernels()
     rows = []
     for B in batches:
         for c in contexts:
-            n = min(steps, lm.length - c) if c < lm.length else steps
             prompt = torch.stack([held[i * 97:i * 97 + c] for i in range(B)])
-
-            def rec_gen():
-                logits, st = rec.prefill(prompt)
-                tok = logits.argmax(-1)
-                t = time.perf_counter()
-                for _ in range(steps):
-                    logits, st = rec.step(tok, st)
-                    tok = logits.argmax(-1)
-                return time.perf_counter() - t
-
-            def cached_gen():
-                # the cache holds at most L tokens: time the steps that end at c
-                p = prompt[:, :c - steps]
-                logits, st = cached.prefill(p)
-                tok = logits.argmax(-1)
-                t = time.perf_counter()
-                for _ in range(steps):
-                    logits, st = cached.step(tok, st)
-                    tok = logits.argmax(-1)
-                return time.perf_counter() - t
-
-            t_rec = min(rec_gen() for _ in range(reps)) / steps
-            t_cached = min(cached_gen() for _ in range(reps)) / steps
+            t_rec = min(step_time(rec, prompt, steps) for _ in range(reps))
+            # the cache holds at most L tokens: time the steps that end at c
+            t_cached = min(step_time(cached, prompt[:, :c - steps], steps) for _ in range(reps))
             # one convolution-mode pass over the prefix per token (at context c)
             t_conv = timed(lambda: lm(prompt, kernels=kernels), reps)
             t_pre_rec = timed(lambda: rec.prefill(prompt, method="recurrence"), reps)

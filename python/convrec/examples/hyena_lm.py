@@ -140,18 +140,34 @@ class HyenaBlock(nn.Module):
         self.norm2 = nn.LayerNorm(D)
         self.mlp = nn.Sequential(nn.Linear(D, mlp_ratio * D), nn.GELU(), nn.Linear(mlp_ratio * D, D))
 
-    def forward(self, x, longconv, return_input=False):
-        """x (B, T, D); longconv(v (B, D, T)) -> (B, D, T) is the long
-        convolution h * v + b v. With return_input, also the short filter's
-        input (B, 3D, T) (a generator keeps its last positions)."""
+    def forward(self, x, longconv):
+        """x (B, T, D) -> (x, history, extra). longconv(v (B, D, T)) returns
+        the long convolution h * v + b v (B, D, T) and anything the caller
+        keeps (extra: a final state, a cache); history is the short filter's
+        last short - 1 inputs (B, 3D, short - 1), zero-padded, which step
+        continues from."""
         T = x.shape[1]
         pre = self.in_proj(self.norm1(x)).transpose(1, 2)         # (B, 3D, T)
         u = self.short(pre)[..., :T]
         x0, x1, v = u.split(self.width, dim=1)
-        z = longconv(x1 * v)
+        z, extra = longconv(x1 * v)
         x = x + self.out_proj((x0 * z).transpose(1, 2))
         x = x + self.mlp(self.norm2(x))
-        return (x, pre) if return_input else x
+        keep = self.short_len - 1
+        hist = pre[..., T - keep:].clone() if T >= keep else F.pad(pre, (keep - T, 0))
+        return x, hist, extra
+
+    def step(self, x, hist, longconv_step):
+        """One position: x (B, D), hist as forward returns it ->
+        (x, history, extra). longconv_step(w (B, D)) returns this position's
+        long convolution output (B, D) and what the caller keeps."""
+        u = self.in_proj(self.norm1(x))                           # (B, 3D)
+        win = torch.cat([hist, u[:, :, None]], dim=2)              # (B, 3D, short)
+        uc = (win * self.short.weight[:, 0, :]).sum(-1) + self.short.bias
+        x0, x1, v = uc.split(self.width, dim=1)
+        z, extra = longconv_step(x1 * v)
+        x = x + self.out_proj(x0 * z)
+        return x + self.mlp(self.norm2(x)), win[:, :, 1:], extra
 
     def conv(self, v, kernels=None):
         """The trained long convolution by FFT: h * v + b v."""
@@ -198,7 +214,7 @@ class HyenaLM(nn.Module):
         x = self.embed(tokens)
         for i, b in enumerate(self.blocks):
             k = None if kernels is None else kernels[i]
-            x = b(x, lambda v, b=b, k=k: b.conv(v, k))
+            x, _, _ = b(x, lambda v, b=b, k=k: (b.conv(v, k), None))
         return self.head(self.norm(x))
 
     # -- checkpoints ------------------------------------------------------------
@@ -270,25 +286,10 @@ class RecurrentLM(nn.Module):
         x = lm.embed(tokens)
         state = []
         for b, r in zip(lm.blocks, self.recs):
-            final = []
-
-            def longconv(v, r=r, final=final):
-                y, xs = r(v, return_state=True)
-                final.append(xs)
-                return y
-            x, pre = b(x, longconv, return_input=True)
-            state.append((self._history(pre, b.short_len), final[0]))
+            x, hist, xs = b(x, lambda v, r=r: r(v, return_state=True))
+            state.append((hist, xs))
         logits = lm.head(lm.norm(x))
         return (logits, state) if return_state else logits
-
-    @staticmethod
-    def _history(u, short):
-        """The last short - 1 positions of the short filter's input (B, 3D, short - 1), zero-padded."""
-        keep = short - 1
-        T = u.shape[-1]
-        if T >= keep:
-            return u[..., T - keep:].clone()
-        return F.pad(u, (keep - T, 0))
 
     def prefill(self, tokens, method="auto"):
         """Run the prompt (B, T) through the network: the logits of its last
@@ -311,14 +312,9 @@ class RecurrentLM(nn.Module):
         x = lm.embed(tokens)
         state = []
         for b, r, m in zip(lm.blocks, self.recs, self.models):
-            final = []
-
-            def longconv(v, r=r, m=m, final=final):
-                final.append(_closed_form_state(r, v))
-                k = torch.from_numpy(m.kernel(T)).to(v.dtype)
-                return fft_causal_conv(v, k)
-            x, pre = b(x, longconv, return_input=True)
-            state.append((self._history(pre, b.short_len), final[0]))
+            k = torch.from_numpy(m.kernel(T)).to(x.dtype)
+            x, hist, xs = b(x, lambda v, r=r, k=k: (fft_causal_conv(v, k), _closed_form_state(r, v)))
+            state.append((hist, xs))
         return lm.head(lm.norm(x))[:, -1], state
 
     def initial_state(self, batch):
@@ -332,14 +328,8 @@ class RecurrentLM(nn.Module):
         x = lm.embed(token)                                           # (B, D)
         new = []
         for b, r, (hist, rs) in zip(lm.blocks, self.recs, state):
-            u = b.in_proj(b.norm1(x))                                 # (B, 3D)
-            win = torch.cat([hist, u[:, :, None]], dim=2)              # (B, 3D, short)
-            uc = (win * b.short.weight[:, 0, :]).sum(-1) + b.short.bias
-            x0, x1, v = uc.split(b.width, dim=1)
-            z, rs = r.step(x1 * v, rs)
-            x = x + b.out_proj(x0 * z)
-            x = x + b.mlp(b.norm2(x))
-            new.append((win[:, :, 1:], rs))
+            x, hist, rs = b.step(x, hist, lambda w, r=r, rs=rs: r.step(w, rs))
+            new.append((hist, rs))
         return lm.head(lm.norm(x)), new
 
     @torch.no_grad()
@@ -398,14 +388,12 @@ class CachedConvLM:
         x = lm.embed(tokens)
         state = []
         for b, k in zip(lm.blocks, self.taps):
-            hist = torch.zeros(B, b.width, lm.length, dtype=x.dtype)
-            kept = []
-
-            def longconv(v, b=b, k=k, hist=hist, kept=kept):
-                hist[..., :v.shape[-1]] = v
-                return b.conv(v, k)
-            x, pre = b(x, longconv, return_input=True)
-            state.append([RecurrentLM._history(pre, b.short_len), hist])
+            def longconv(v, b=b, k=k):
+                cache = v.new_zeros(B, b.width, lm.length)         # every input of the filter so far
+                cache[..., :T] = v
+                return b.conv(v, k), cache
+            x, hist, cache = b(x, longconv)
+            state.append((hist, cache))
         return lm.head(lm.norm(x))[:, -1], (T, state)
 
     @torch.no_grad()
@@ -415,20 +403,15 @@ class CachedConvLM:
         if t >= lm.length:
             raise ValueError(f"the convolution model's context is {lm.length} tokens")
         x = lm.embed(token)
-        for b, k, st in zip(lm.blocks, self.taps, blocks):
-            hist_short, hist = st
-            u = b.in_proj(b.norm1(x))
-            win = torch.cat([hist_short, u[:, :, None]], dim=2)
-            uc = (win * b.short.weight[:, 0, :]).sum(-1) + b.short.bias
-            x0, x1, v = uc.split(b.width, dim=1)
-            w = x1 * v
-            hist[:, :, t] = w
-            # sum_{j <= t} h[j] w[t - j]: the history reversed against the first t + 1 taps
-            z = (hist[:, :, :t + 1].flip(-1) * k[:, :t + 1]).sum(-1) + b.filter.bias * w
-            x = x + b.out_proj(x0 * z)
-            x = x + b.mlp(b.norm2(x))
-            st[0] = win[:, :, 1:]
-        return lm.head(lm.norm(x)), (t + 1, blocks)
+        new = []
+        for b, k, (hist, cache) in zip(lm.blocks, self.taps, blocks):
+            def longconv_step(w, b=b, k=k, cache=cache):
+                cache[:, :, t] = w
+                # sum_{j <= t} h[j] w[t - j]: the inputs reversed against the first t + 1 taps
+                return (cache[:, :, :t + 1].flip(-1) * k[:, :t + 1]).sum(-1) + b.filter.bias * w, cache
+            x, hist, cache = b.step(x, hist, longconv_step)
+            new.append((hist, cache))
+        return lm.head(lm.norm(x)), (t + 1, new)
 
 
 def sample(logits, temperature=1.0, generator=None):
