@@ -1,8 +1,10 @@
 /* Fit speed benchmark. One key=value line per measurement.
  *
  *   bench_fit [--no-hsv] [--no-sweep] [--no-families] [--dense-max L]
- *             [--family NAME]... [--threads T] [--save DIR]
+ *             [--family NAME]... [--threads T] [--save DIR] [--no-ref]
  *
+ * --no-ref skips the in-process references of the families (for a
+ * profile of the fit alone: perf record bench_fit --no-ref ...).
  * --save DIR writes each family's bank as DIR/NAME.npy (for
  * bench/compare_fit.py, which times two convrec commands on them).
  *
@@ -336,6 +338,7 @@ static double *shared_bank(const char *rel, size_t Lmax, size_t *C, size_t *L)
 
 /* One family: auto at order N on every thread, with the time split. */
 static const char *save_dir; /* --save DIR: each family's bank as DIR/NAME.npy */
+static int no_ref;            /* --no-ref: no in-process references */
 
 static void run_family(const char *fam, const double *h, size_t C, size_t L, size_t N,
                        cr_horizon hz, int threads)
@@ -370,13 +373,15 @@ static void run_family(const char *fam, const double *h, size_t C, size_t L, siz
     qsort(e, C, sizeof *e, cmp_d);
     cr_model_destroy(m);
     /* the in-process references: the same bank by balanced truncation */
-    o.method = CR_METHOD_BT;
-    t0 = now();
-    st = cr_fit(h, C, L, &o, &m);
-    double sec_bt = now() - t0;
-    if (st == CR_OK) cr_model_destroy(m);
-    double sec_dense = -1.0;
-    if (L <= 2048) {
+    double sec_bt = -1.0, sec_dense = -1.0;
+    if (!no_ref) {
+        o.method = CR_METHOD_BT;
+        t0 = now();
+        st = cr_fit(h, C, L, &o, &m);
+        sec_bt = now() - t0;
+        if (st == CR_OK) cr_model_destroy(m);
+    }
+    if (!no_ref && L <= 2048) {
         cr__modal dm;
         cr__modal_alloc(&dm, N);
         t0 = now();
@@ -391,7 +396,7 @@ static void run_family(const char *fam, const double *h, size_t C, size_t L, siz
            fam, hz == CR_HORIZON_WINDOW ? "window" : "infinite", C, L, N, threads, sec,
            1e3 * sec / (double)C, e[C / 2], e[(9 * C) / 10 < C ? (9 * C) / 10 : C - 1],
            (double)fs.lm_iter / (double)C, (double)fs.lm_eval / (double)C, fs.t_hsv, fs.t_start,
-           fs.t_refine, fs.n_far, sec_bt, sec / sec_bt, sec_dense, maxrss_mib());
+           fs.t_refine, fs.n_far, sec_bt, sec_bt > 0 ? sec / sec_bt : NAN, sec_dense, maxrss_mib());
     fflush(stdout);
     free(e);
 }
@@ -473,9 +478,10 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--family") && i + 1 < argc && nonly < 16) only[nonly++] = argv[++i];
         else if (!strcmp(argv[i], "--save") && i + 1 < argc) save_dir = argv[++i];
+        else if (!strcmp(argv[i], "--no-ref")) no_ref = 1;
         else {
             fprintf(stderr, "usage: %s [--no-hsv] [--no-sweep] [--no-families] [--dense-max L] "
-                    "[--family NAME]... [--threads T] [--save DIR]\n", argv[0]);
+                    "[--family NAME]... [--threads T] [--save DIR] [--no-ref]\n", argv[0]);
             return 2;
         }
     }

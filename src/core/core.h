@@ -10,6 +10,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Hot loops get an AVX2+FMA clone picked at load time (ifunc), unless the
+ * whole build already targets such a CPU (--enable-native) or runs under
+ * a sanitizer. The clones round differently (FMA): results agree to the
+ * last bits, not bitwise, across CPUs. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__) && \
+    !defined(__AVX2__) && !defined(__SANITIZE_ADDRESS__)
+#define CR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define CR_CLONES
+#endif
+
 /* C11's CMPLX(x, y) builds x + iy from its parts without arithmetic, so
  * that a signed zero or an infinity in either part survives (x + I * y does
  * not: I * inf is NaN + i inf, and 0.0 + I * -0.0 loses the sign). glibc

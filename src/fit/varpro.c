@@ -77,12 +77,13 @@ typedef struct vp_gram {
     double *scale;                /* nc column scales */
     double *Grem;                 /* P x P remainder Gram (infinite) */
     double *C11;                  /* P x P Cholesky of scaled Phi block */
-    double *c, *rhs, *r, *psir;   /* P, P, nr, P */
+    double *c, *rhs, *psir;       /* P each */
     double *S, *W, *Mj;           /* P x P: Schur complement, scratch, derivative map */
     double complex *alpha, *mu;   /* column descriptors */
     double complex *lam, *dlam;   /* M poles; P: d lambda / d theta_p */
     size_t *nrc;                  /* P: near-real imaginary columns (gram_near_real) */
-    double *X, *Y;                /* nr x 2P, P x 2P: vectors and their products */
+    double *X, *Y;                /* nr x 2P, P x 2P: vectors and their products (also the
+                                   * residual r and w(r), and their products) */
     double *hgx;                  /* 2P: Phi^T [h, w(h)] when P > CR__VP_PMAX */
     double kmax;                  /* cancellation allowed (0 until the first evaluation) */
 } vp_gram;
@@ -257,18 +258,31 @@ static int gram_eval(void *ctx, double *th, int want, double *fout, double *H, d
                    (lapack_int)P);
     /* unscale: c = scale_phi * c_s / hs */
     for (size_t i = 0; i < P; i++) w->c[i] = hs > 0.0 ? w->c[i] * w->scale[i] / hs : 0.0;
-    /* at most VP_REFINE refinements, fewer once a correction is below
-     * VP_REFINE_REL of c: the next one would be smaller by the same factor
-     * again (each contracts the error by ~ cond^2 eps) */
+    /* Corrected semi-normal equations: r = h - Phi c explicitly, then
+     * c += G11^{-1} Phi^T r, at most VP_REFINE times. Phi^T r and
+     * Psi^T r = Phi^T w(r) (the gradient's) come from one product with
+     * [r, w(r)]. Once a correction is below VP_REFINE_REL of c (the next
+     * would be smaller by the same factor again: each contracts the error
+     * by ~ cond^2 eps), it is applied to r's products in closed form
+     * instead of by two more passes over Phi:
+     *   ||r - Phi d||^2 = ||r||^2 - 2 d^T Phi^T r + d^T G11 d,
+     *   Psi^T (r - Phi d) = Psi^T r - G21 d. */
+    double *r = w->X, *rw = w->X + nr, *prod = w->Y; /* prod: P x 2 */
     const double *hcol = w->hw;
-    int done = 0;
+    double f = 0.0;
     for (int it = 0;; it++) {
-        memcpy(w->r, hcol, nr * sizeof *w->r);
+        memcpy(r, hcol, nr * sizeof *r);
         cblas_dgemv(CblasColMajor, CblasNoTrans, (int)nr, (int)P, -1.0, w->A, (int)nr, w->c, 1,
-                    1.0, w->r, 1);
-        if (it == VP_REFINE || done) break;
-        cblas_dgemv(CblasColMajor, CblasTrans, (int)nr, (int)P, 1.0, w->A, (int)nr, w->r, 1, 0.0,
-                    w->rhs, 1);
+                    1.0, r, 1);
+        weighted_shift(r, nr, rw);
+        cblas_dgemv(CblasColMajor, CblasTrans, (int)nr, (int)P, 1.0, w->A, (int)nr, r, 1, 0.0,
+                    prod, 1);
+        cblas_dgemv(CblasColMajor, CblasTrans, (int)nr, (int)P, 1.0, w->A, (int)nr, rw, 1, 0.0,
+                    prod + P, 1);
+        f = cblas_ddot((int)nr, r, 1, r, 1);
+        memcpy(w->psir, prod + P, P * sizeof *w->psir);
+        if (it == VP_REFINE) break;
+        for (size_t i = 0; i < P; i++) w->rhs[i] = prod[i];
         if (w->inf)
             cblas_dsymv(CblasColMajor, CblasUpper, (int)P, -1.0, w->Grem, (int)P, w->c, 1, 1.0,
                         w->rhs, 1);
@@ -278,17 +292,33 @@ static int gram_eval(void *ctx, double *th, int want, double *fout, double *H, d
         double dn = 0.0, cn = 0.0;
         for (size_t i = 0; i < P; i++) {
             double d = w->rhs[i] * w->scale[i];
+            w->rhs[i] = d;
             w->c[i] += d;
             dn += d * d;
             cn += w->c[i] * w->c[i];
         }
-        done = dn <= VP_REFINE_REL * VP_REFINE_REL * cn;
+        if (dn <= VP_REFINE_REL * VP_REFINE_REL * cn) {
+            /* the closed form, with the scaled Gram matrix: G11 d and
+             * G21 d from the scaled d_s = d / scale */
+            const double *d = w->rhs;
+            double dPr = 0.0, dGd = 0.0;
+            for (size_t q = 0; q < P; q++) {
+                if (w->scale[q] == 0.0) continue;
+                double dq = d[q] / w->scale[q];
+                dPr += d[q] * prod[q];
+                for (size_t i = 0; i < P; i++) {
+                    if (w->scale[i] == 0.0) continue;
+                    double gii = i <= q ? w->G[i + q * nc] : w->G[q + i * nc];
+                    dGd += d[i] / w->scale[i] * gii * dq;
+                }
+                for (size_t i = 0; i < P; i++)
+                    if (w->scale[P + i] > 0.0)
+                        w->psir[i] -= w->G[q + (P + i) * nc] / w->scale[P + i] * dq;
+            }
+            f = fmax(f - 2.0 * dPr + dGd, 0.0);
+            break;
+        }
     }
-    double f = 0.0;
-    for (size_t n = 0; n < nr; n++) f += w->r[n] * w->r[n];
-    weighted_shift(w->r, nr, w->X);
-    cblas_dgemv(CblasColMajor, CblasTrans, (int)nr, (int)P, 1.0, w->A, (int)nr, w->X, 1, 0.0,
-                w->psir, 1);
     if (w->inf) {
         double *tmp = w->rhs;
         cblas_dsymv(CblasColMajor, CblasUpper, (int)P, 1.0, w->Grem, (int)P, w->c, 1, 0.0, tmp, 1);
@@ -686,7 +716,6 @@ cr_status cr__varpro(const double *h, size_t L, cr_horizon horizon, const cr__vp
         g.c = malloc(P * sizeof *g.c);
         g.rhs = malloc(P * sizeof *g.rhs);
         g.psir = malloc(P * sizeof *g.psir);
-        g.r = malloc(nr * sizeof *g.r);
         g.S = malloc(P * P * sizeof *g.S);
         g.W = malloc(P * P * sizeof *g.W);
         g.Mj = malloc(P * P * sizeof *g.Mj);
@@ -699,7 +728,7 @@ cr_status cr__varpro(const double *h, size_t L, cr_horizon horizon, const cr__vp
         g.Y = malloc(2 * P * P * sizeof *g.Y);
         g.hgx = malloc(2 * P * sizeof *g.hgx);
         ok = ok && g.A && g.hw && g.G && g.scale && g.Grem && g.C11 && g.c && g.rhs && g.psir &&
-             g.r && g.S && g.W &&
+             g.S && g.W &&
              g.Mj && g.alpha && g.mu && g.lam && g.dlam && g.nrc && g.X && g.Y && g.hgx;
         if (ok) {
             /* explicit rows: h[1..L-1], then zeros (infinite) */
@@ -775,7 +804,7 @@ done:
     if (stats) stats->t_refine += cr__fit_clock() - t0;
     free(g.A); free(g.hw); free(g.G); free(g.scale); free(g.Grem); free(g.C11); free(g.c);
     free(g.rhs); free(g.psir);
-    free(g.r); free(g.S); free(g.W); free(g.Mj); free(g.alpha); free(g.mu); free(g.lam);
+    free(g.S); free(g.W); free(g.Mj); free(g.alpha); free(g.mu); free(g.lam);
     free(g.dlam); free(g.nrc); free(g.X); free(g.Y); free(g.hgx);
     free(q.Q); free(q.J); free(q.D); free(q.tau); free(q.tauJ); free(q.colsc); free(q.qh);
     free(q.r); free(q.c); free(q.DTr); free(q.lam); free(q.dlam);

@@ -268,15 +268,6 @@ static int resolve_threads(int nthreads, size_t work)
  * aligned as the buffer itself (FFTW's fast plans need that). */
 static size_t round_up(size_t n, size_t q) { return (n + q - 1) / q * q; }
 
-/* Hot loops get an AVX2+FMA clone picked at load time (ifunc), unless the
- * whole build already targets such a CPU (--enable-native). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__) && \
-    !defined(__AVX2__) && !defined(__SANITIZE_ADDRESS__)
-#define CR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define CR_CLONES
-#endif
-
 #define CR_CAT_(a, b) a##_##b
 #define CR_CAT(a, b) CR_CAT_(a, b)
 #define NAME(base) CR_CAT(base, SFX)
@@ -492,7 +483,7 @@ size_t cr__hankel_op_work(const cr_hankel_op *op)
 
 /* Correlation of g with each column: reverse x into the buffer, one r2c,
  * the product with G, one c2r, and the wanted window copied out. */
-void cr__hankel_op_apply_raw(const cr_hankel_op *op, int trans, size_t k,
+CR_CLONES void cr__hankel_op_apply_raw(const cr_hankel_op *op, int trans, size_t k,
                              const double *X, size_t ldx, double *Y, size_t ldy,
                              double *restrict work)
 {
