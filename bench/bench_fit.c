@@ -17,7 +17,7 @@
  *           (L-1) x (L-1) Hankel, then the same projection) as the
  *           in-process reference when L <= dense-max (default 2048).
  * families: whole banks at N = 16 with auto on all threads, one line per
- *           family: seconds, median and 90th-percentile window error,
+ *           family: seconds, median, 90th-percentile and geometric-mean error,
  *           LM iterations and evaluations per kernel, where the time goes
  *           (Hankel SVDs, starts, refinements: thread-seconds), far-route
  *           channels, peak RSS; and the in-process reference (the same
@@ -371,6 +371,14 @@ static void run_family(const char *fam, const double *h, size_t C, size_t L, siz
     for (size_t c = 0; c < C; c++)
         e[c] = hz == CR_HORIZON_WINDOW ? v.record[c].err_window : v.record[c].err_infinite;
     qsort(e, C, sizeof *e, cmp_d);
+    double lg = 0.0; /* geometric mean over the nonzero errors */
+    size_t nz = 0;
+    for (size_t c = 0; c < C; c++)
+        if (e[c] > 0.0) {
+            lg += log(e[c]);
+            nz++;
+        }
+    double gmean = nz ? exp(lg / (double)nz) : 0.0;
     cr_model_destroy(m);
     /* the in-process references: the same bank by balanced truncation */
     double sec_bt = -1.0, sec_dense = -1.0;
@@ -389,12 +397,12 @@ static void run_family(const char *fam, const double *h, size_t C, size_t L, siz
         cr__modal_free(&dm);
     }
     printf("bench=family family=%s horizon=%s kernels=%zu L=%zu N=%zu threads=%d sec=%.4g "
-           "ms_per_kernel=%.4g err_median=%.4e err_p90=%.4e lm_iter_per_kernel=%.2f "
+           "ms_per_kernel=%.4g err_median=%.4e err_p90=%.4e err_gmean=%.4e lm_iter_per_kernel=%.2f "
            "lm_eval_per_kernel=%.2f thread_sec_hsv=%.4g thread_sec_start=%.4g "
            "thread_sec_refine=%.4g far_channels=%zu sec_bt_bank=%.4g ratio_to_bt=%.3g "
            "sec_dense_bt_one_kernel=%.4g maxrss_mib=%.1f\n",
            fam, hz == CR_HORIZON_WINDOW ? "window" : "infinite", C, L, N, threads, sec,
-           1e3 * sec / (double)C, e[C / 2], e[(9 * C) / 10 < C ? (9 * C) / 10 : C - 1],
+           1e3 * sec / (double)C, e[C / 2], e[(9 * C) / 10 < C ? (9 * C) / 10 : C - 1], gmean,
            (double)fs.lm_iter / (double)C, (double)fs.lm_eval / (double)C, fs.t_hsv, fs.t_start,
            fs.t_refine, fs.n_far, sec_bt, sec_bt > 0 ? sec / sec_bt : NAN, sec_dense, maxrss_mib());
     fflush(stdout);
