@@ -61,5 +61,15 @@ if [ -f "$bld/src/fit/fit.o" ]; then
         done
     done
 fi
-[ $bad -eq 0 ] && echo "link graph: one way, as allowed; no method calls into fit.c"
+# the shared library exports no internal (cr__) symbol (a target_clones
+# resolver of an external function once did, despite -fvisibility=hidden)
+so="$bld/.libs/libconvrec.so"
+if [ -f "$so" ]; then
+    leaked=$(nm -D --defined-only "$so" | awk '{print $3}' | grep '^cr__' | tr '\n' ' ')
+    if [ -n "$leaked" ]; then
+        echo "check_symbols: libconvrec.so exports internal symbols: $leaked" >&2
+        bad=1
+    fi
+fi
+[ $bad -eq 0 ] && echo "link graph: one way, as allowed; no method calls into fit.c; no internal symbol exported"
 exit $bad

@@ -159,6 +159,60 @@ static void test_kernel_reference(void **st)
     cr_model_destroy(m);
 }
 
+/* The cancellation measure (closed-form sums by doubling) against direct
+ * long double sums, for pairs near the real axis (where the imaginary
+ * columns are O(angle) and a difference of two sums would cancel), near
+ * the unit circle and in between. */
+static void test_cancellation_reference(void **st)
+{
+    (void)st;
+    const size_t L = 2048;
+    const double ang[] = { 1e-9, 1e-4, 0.03, 1.0, 3.1 };
+    const double rad[] = { 0.5, 0.99, 0.999999 };
+    double *work = malloc(L * sizeof *work);
+    assert_non_null(work);
+    cr__modal m;
+    assert_int_equal(cr__modal_alloc(&m, 3), CR_OK);
+    for (size_t a = 0; a < sizeof ang / sizeof *ang; a++)
+        for (size_t r = 0; r < sizeof rad / sizeof *rad; r++) {
+            m.n = 2;
+            m.d = 0.3;
+            m.kind[0] = CR_MODE_PAIR;
+            m.pole_re[0] = rad[r] * cos(ang[a]);
+            m.pole_im[0] = rad[r] * sin(ang[a]);
+            m.res_re[0] = 0.7;
+            m.res_im[0] = -1.3e3; /* a large imaginary part: its column counts */
+            m.kind[1] = CR_MODE_REAL;
+            m.pole_re[1] = 0.8;
+            m.pole_im[1] = m.res_im[1] = 0.0;
+            m.res_re[1] = -0.4;
+            long double l1 = 0, n2 = 0;
+            long double complex *hk = calloc(L, sizeof *hk);
+            assert_non_null(hk);
+            for (size_t j = 0; j < m.n; j++) {
+                long double w = m.kind[j] == CR_MODE_PAIR ? 2 : 1;
+                long double complex lam = m.pole_re[j] + I * (long double)m.pole_im[j];
+                long double complex be = w * (m.res_re[j] + I * (long double)m.res_im[j]);
+                long double complex z = 1;
+                long double sr = 0, si = 0;
+                for (size_t k = 0; k + 1 < L; k++) {
+                    sr += creall(z) * creall(z);
+                    si += cimagl(z) * cimagl(z);
+                    hk[k + 1] += creall(be * z);
+                    z *= lam;
+                }
+                l1 += fabsl(creall(be)) * sqrtl(sr) + fabsl(cimagl(be)) * sqrtl(si);
+            }
+            for (size_t k = 1; k < L; k++) n2 += creall(hk[k]) * creall(hk[k]);
+            free(hk);
+            double want = (double)(l1 / sqrtl(n2));
+            double got = cr__modal_cancellation(&m, L, work);
+            assert_true(fabs(got - want) <= 1e-9 * want);
+        }
+    cr__modal_free(&m);
+    free(work);
+}
+
 /* Errors against brute force: the tail summed over many samples, H-inf by
  * direct DTFT sums on the same grid and on a finer one. */
 static void test_errors_bruteforce(void **st)
@@ -661,6 +715,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_validate),
         cmocka_unit_test(test_kernel_reference),
+        cmocka_unit_test(test_cancellation_reference),
         cmocka_unit_test(test_errors_bruteforce),
         cmocka_unit_test(test_poly),
         cmocka_unit_test(test_roundtrip),

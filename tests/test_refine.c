@@ -244,6 +244,31 @@ static void test_residues_exact_window(void **state)
     cr__modal_free(&m);
 }
 
+/* Designs with fewer than twice as many rows as columns (L - 1 from P to
+ * 2P - 1, down to the square interpolation N = L - 1) skip the QR: the
+ * solve must still be the least-squares one (exact models recovered). */
+static void test_residues_exact_short(void **state)
+{
+    (void)state;
+    uint64_t s = 8;
+    cr__modal ref, m;
+    tm_alloc(&ref, 12);
+    tm_alloc(&m, 12);
+    const size_t npair = 2, nreal = 2, P = 2 * npair + nreal;
+    for (size_t rows = P; rows < 2 * P; rows++) {
+        size_t L = rows + 1;
+        tm_random(&ref, npair, nreal, 0.3, 0.9, &s);
+        double h[32];
+        tm_kernel(&ref, L, h);
+        cr__modal_copy(&m, &ref);
+        for (size_t j = 0; j < m.n; j++) m.res_re[j] = m.res_im[j] = 7.0;
+        assert_int_equal(cr__residues_ls(h, L, CR_HORIZON_WINDOW, &m), CR_OK);
+        assert_true(tm_res_diff(&m, &ref) <= 1e-8);
+    }
+    cr__modal_free(&ref);
+    cr__modal_free(&m);
+}
+
 static void test_residues_exact_infinite(void **state)
 {
     (void)state;
@@ -759,6 +784,7 @@ int main(void)
         cmocka_unit_test(test_design_and_gram),
         cmocka_unit_test(test_residues_exact_window),
         cmocka_unit_test(test_residues_exact_infinite),
+        cmocka_unit_test(test_residues_exact_short),
         cmocka_unit_test(test_residues_vs_dense),
         cmocka_unit_test(test_residues_bad_input),
         cmocka_unit_test(test_varpro_recovers_exact),

@@ -13,7 +13,10 @@
 /* Hot loops get an AVX2+FMA clone picked at load time (ifunc), unless the
  * whole build already targets such a CPU (--enable-native) or runs under
  * a sanitizer. The clones round differently (FMA): results agree to the
- * last bits, not bitwise, across CPUs. */
+ * last bits, not bitwise, across CPUs. Static functions only: GCC gives
+ * the resolver of an external clone default visibility despite
+ * -fvisibility=hidden (an internal symbol in the ABI); an external entry
+ * point calls a cloned static body. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__) && \
     !defined(__AVX2__) && !defined(__SANITIZE_ADDRESS__)
 #define CR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))

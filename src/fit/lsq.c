@@ -169,8 +169,8 @@ geo_sums(double complex mu, size_t m, double complex *s0, double complex *s1, do
     *pw = p;
 }
 
-CR_CLONES void cr__design_gram(const unsigned char *kind, const double complex *lam, size_t M, size_t nr,
-                     double *G, size_t ldg)
+CR_CLONES static void design_gram(const unsigned char *kind, const double complex *lam, size_t M,
+                                  size_t nr, double *G, size_t ldg)
 {
     const size_t P = cr__design_ncols(&(cr__modal){ .n = M, .kind = (unsigned char *)kind });
     if (nr == 0) {
@@ -218,6 +218,12 @@ CR_CLONES void cr__design_gram(const unsigned char *kind, const double complex *
         }
         pa += ra;
     }
+}
+
+void cr__design_gram(const unsigned char *kind, const double complex *lam, size_t M, size_t nr,
+                     double *G, size_t ldg)
+{
+    design_gram(kind, lam, M, nr, G, ldg);
 }
 
 void cr__tail_gram(size_t P, const double complex *alpha, const double complex *mu, size_t L,
@@ -323,6 +329,7 @@ cr_status cr__residues_ls(const double *h, size_t L, cr_horizon horizon,
     }
     lapack_int rank, info = 0;
     size_t nsolve = rows;
+    int tri = 0; /* A holds the triangular factor R of a QR */
     if (rows >= 2 * P) {
         /* Tall: QR first, then the SVD solve on R (what dgelsd does for
          * tall matrices anyway), which skips dgelsd's element-by-element
@@ -350,22 +357,26 @@ cr_status cr__residues_ls(const double *h, size_t L, cr_horizon horizon,
         for (size_t q = 0; q < P; q++)
             for (size_t i = q + 1; i < P; i++) A[i + q * ld] = 0.0;
         nsolve = P;
+        tri = 1;
     }
     /* A well-conditioned triangular factor (estimated condition below
      * 1e10, far from dgelsd's rank cut at 1e14) has full numerical rank,
      * and the SVD solve would return its back substitution to rounding:
      * then back substitution, at a small fraction of the cost. */
     double rcond = 0.0;
-    if (nsolve == P &&
-        LAPACKE_dtrcon(LAPACK_COL_MAJOR, '1', 'U', 'N', (lapack_int)P, A, (lapack_int)ld, &rcond) == 0 &&
-        rcond > 1e-10)
+    int back = tri &&
+               LAPACKE_dtrcon(LAPACK_COL_MAJOR, '1', 'U', 'N', (lapack_int)P, A, (lapack_int)ld,
+                              &rcond) == 0 &&
+               rcond > 1e-10;
+    if (back)
         info = LAPACKE_dtrtrs(LAPACK_COL_MAJOR, 'U', 'N', 'N', (lapack_int)P, 1, A, (lapack_int)ld, b,
                               (lapack_int)ld);
     else
         info = LAPACKE_dgelsd(LAPACK_COL_MAJOR, (lapack_int)nsolve, (lapack_int)P, 1, A,
                               (lapack_int)ld, b, (lapack_int)ld, sv, 1e-14, &rank);
     if (info != 0) {
-        st = cr__fail(info < 0 ? CR_ELAPACK : CR_ENOCONV, "residues_ls: dgelsd failed (info %d)", (int)info);
+        st = cr__fail(info < 0 ? CR_ELAPACK : CR_ENOCONV, "residues_ls: %s failed (info %d)",
+                      back ? "dtrtrs" : "dgelsd", (int)info);
         goto done;
     }
     size_t p = 0;

@@ -315,6 +315,10 @@ static int gram_eval(void *ctx, double *th, int want, double *fout, double *H, d
                     if (w->scale[P + i] > 0.0)
                         w->psir[i] -= w->G[q + (P + i) * nc] / w->scale[P + i] * dq;
             }
+            if (w->inf) { /* G11 holds the remainder too; its part comes with the tail */
+                for (size_t q = 0; q < P; q++)
+                    for (size_t i = 0; i < P; i++) dGd -= d[i] * w->Grem[i + q * P] * d[q];
+            }
             f = fmax(f - 2.0 * dPr + dGd, 0.0);
             break;
         }

@@ -191,23 +191,40 @@ static inline double complex mode_beta(const cr__modal *m, size_t j)
     return w * CMPLX(m->res_re[j], m->kind[j] == CR_MODE_PAIR ? m->res_im[j] : 0.0);
 }
 
-/* sum_{k<n} mu^k by binary doubling (S_2m = S_m + mu^m S_m, S_m+1 = S_m
- * + mu^m): O(log n) products, and no cancellation near mu = 1 where the
- * closed form (1 - mu^n) / (1 - mu) loses digits */
-static double complex geo_sum(double complex mu, size_t n)
+/* For z = lambda: s0 = sum_{k<n} |z|^(2k) = sum (Re z^k)^2 + (Im z^k)^2, and
+ * si = sum_{k<n} (Im z^k)^2 = Re(S(a) - S(b)) / 2 with a = |z|^2, b = z^2,
+ * S(x) = sum_{k<n} x^k. Both by binary doubling (O(log n) products, no
+ * loss near |z| = 1), si through the difference itself so that nothing
+ * cancels when z is nearly real (si ~ Im(z)^2):
+ *   D_2m = D_m (1 + a^m) + S_m(b) E_m,  E_2m = E_m (a^m + b^m),
+ *   D_m+1 = D_m + E_m,  E_m+1 = a E_m + (a - b) b^m,
+ * with D_m = S_m(a) - S_m(b), E_m = a^m - b^m and a - b = -2i Im(z) z. */
+static void square_sums(double complex z, size_t n, double *s0, double *si)
 {
-    double complex s = 0.0, pw = 1.0;
+    const double a = creal(z) * creal(z) + cimag(z) * cimag(z);
+    const double complex b = z * z, amb = -2.0 * I * cimag(z) * z;
+    double sa = 0.0, pa = 1.0;                 /* S_m(a), a^m */
+    double complex sb = 0.0, pb = 1.0, D = 0.0, E = 0.0; /* S_m(b), b^m, D_m, E_m */
     int top = 0;
     while (top < 63 && (n >> (top + 1)) != 0) top++;
-    for (int b = n ? top : -1; b >= 0; b--) {
-        s += pw * s;
-        pw *= pw;
-        if ((n >> b) & 1u) {
-            s += pw;
-            pw *= mu;
+    for (int bit = n ? top : -1; bit >= 0; bit--) {
+        D = D * (1.0 + pa) + sb * E;
+        E = E * (pa + pb);
+        sa += pa * sa;
+        sb += pb * sb;
+        pa *= pa;
+        pb *= pb;
+        if ((n >> bit) & 1u) {
+            D += E;
+            E = a * E + amb * pb;
+            sa += pa;
+            sb += pb;
+            pa *= a;
+            pb *= b;
         }
     }
-    return s;
+    *s0 = sa;
+    *si = 0.5 * creal(D);
 }
 
 double cr__modal_cancellation(const cr__modal *m, size_t L, double *work)
@@ -217,12 +234,12 @@ double cr__modal_cancellation(const cr__modal *m, size_t L, double *work)
     for (size_t j = 0; j < m->n; j++) {
         if (m->kind[j] == CR_MODE_UNUSED) continue;
         double complex la = mode_pole(m, j), be = mode_beta(m, j);
-        /* ||Re lambda^k||^2 and ||Im lambda^k||^2 over k < L - 1, from
-         * (Re z)^2 = (|z|^2 + Re z^2) / 2 and (Im z)^2 = (|z|^2 - Re z^2) / 2 */
-        double a2 = creal(la) * creal(la) + cimag(la) * cimag(la);
-        double s0 = creal(geo_sum(a2, L - 1)), s2 = creal(geo_sum(la * la, L - 1));
-        double sr = fmax(0.5 * (s0 + s2), 0.0), si = fmax(0.5 * (s0 - s2), 0.0);
-        l1 += fabs(creal(be)) * sqrt(sr) + fabs(cimag(be)) * sqrt(si);
+        /* ||Re lambda^k||^2 and ||Im lambda^k||^2 over k < L - 1 */
+        double s0, si;
+        square_sums(la, L - 1, &s0, &si);
+        if (!isfinite(s0) || !isfinite(si)) return INFINITY;
+        si = fmin(fmax(si, 0.0), s0);
+        l1 += fabs(creal(be)) * sqrt(s0 - si) + fabs(cimag(be)) * sqrt(si);
     }
     kernel_scaled(m, NULL, L, work);
     double n2 = 0.0;
@@ -302,7 +319,11 @@ static cr_status hinf_error(const cr__modal *m, const double *h, size_t L, doubl
     for (size_t f = 0; s == CR_OK && f < nh; f++) {
         const double *xf = (const double *)&X[f]; /* fftw_complex is double[2] or _Complex */
         double e = xf[0] * xf[0] + xf[1] * xf[1];  /* squares: hypot is slow */
-        if (!(e <= worst)) worst = e; /* NaN propagates */
+        if (isnan(e)) {
+            worst = NAN; /* no H-inf error to report */
+            break;
+        }
+        if (e > worst) worst = e;
     }
     /* the scaled kernel keeps the squares finite; hypot where they are not */
     if (isinf(worst)) {
@@ -310,7 +331,7 @@ static cr_status hinf_error(const cr__modal *m, const double *h, size_t L, doubl
         for (size_t f = 0; s == CR_OK && f < nh; f++) {
             const double *xf = (const double *)&X[f];
             double e = hypot(xf[0], xf[1]);
-            if (!(e <= worst)) worst = e;
+            if (e > worst) worst = e;
         }
     } else {
         worst = sqrt(worst);

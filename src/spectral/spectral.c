@@ -483,9 +483,9 @@ size_t cr__hankel_op_work(const cr_hankel_op *op)
 
 /* Correlation of g with each column: reverse x into the buffer, one r2c,
  * the product with G, one c2r, and the wanted window copied out. */
-CR_CLONES void cr__hankel_op_apply_raw(const cr_hankel_op *op, int trans, size_t k,
-                             const double *X, size_t ldx, double *Y, size_t ldy,
-                             double *restrict work)
+CR_CLONES static void hankel_apply_cols(const cr_hankel_op *op, int trans, size_t k,
+                                        const double *X, size_t ldx, double *Y, size_t ldy,
+                                        double *restrict work)
 {
     size_t rows = trans ? op->n : op->m, cols = trans ? op->m : op->n;
     if (op->zero) {
@@ -508,6 +508,12 @@ CR_CLONES void cr__hankel_op_apply_raw(const cr_hankel_op *op, int trans, size_t
         fftw_execute_dft_c2r(op->inv, Z, work);
         memcpy(Y + j * ldy, work + cols - 1, rows * sizeof(double));
     }
+}
+
+void cr__hankel_op_apply_raw(const cr_hankel_op *op, int trans, size_t k, const double *X,
+                             size_t ldx, double *Y, size_t ldy, double *restrict work)
+{
+    hankel_apply_cols(op, trans, k, X, ldx, Y, ldy, work);
 }
 
 cr_status cr_hankel_op_apply(const cr_hankel_op *op, size_t k, const double *X, size_t ldx, double *Y,
