@@ -70,22 +70,17 @@ CR_CLONES static void powers(double xr, double xi, size_t nr, double *restrict r
                    double *restrict d0, double *restrict d1)
 {
     size_t n0 = nr < DB ? nr : DB;
-    double zr = 1.0, zi = 0.0;
     if (im) {
-        for (size_t n = 0; n < n0; n++) {
-            re[n] = zr;
-            im[n] = zi;
-            double t = zr * xr - zi * xi;
-            zi = zr * xi + zi * xr;
-            zr = t;
-        }
-        /* zr + i zi = x^DB when nr > DB */
+        /* z = x^DB when nr > DB */
+        const double complex z = cr__pow_table(xr, xi, n0, re, im);
+        const double zr = creal(z), zi = cimag(z);
         for (size_t n = DB; n < nr; n++) {
             double ar = re[n - DB], ai = im[n - DB];
             re[n] = ar * zr - ai * zi;
             im[n] = ar * zi + ai * zr;
         }
     } else {
+        double zr = 1.0;
         for (size_t n = 0; n < n0; n++) {
             re[n] = zr;
             zr *= xr;

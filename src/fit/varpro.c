@@ -298,27 +298,24 @@ static int gram_eval(void *ctx, double *th, int want, double *fout, double *H, d
             cn += w->c[i] * w->c[i];
         }
         if (dn <= VP_REFINE_REL * VP_REFINE_REL * cn) {
-            /* the closed form, with the scaled Gram matrix: G11 d and
-             * G21 d from the scaled d_s = d / scale */
+            /* the closed form, with the scaled Gram matrix (upper
+             * triangle): G11 d and G21 d from d_s = d / scale (0 for an
+             * empty column), in scratch W and S (rebuilt below) */
             const double *d = w->rhs;
-            double dPr = 0.0, dGd = 0.0;
-            for (size_t q = 0; q < P; q++) {
-                if (w->scale[q] == 0.0) continue;
-                double dq = d[q] / w->scale[q];
-                dPr += d[q] * prod[q];
-                for (size_t i = 0; i < P; i++) {
-                    if (w->scale[i] == 0.0) continue;
-                    double gii = i <= q ? w->G[i + q * nc] : w->G[q + i * nc];
-                    dGd += d[i] / w->scale[i] * gii * dq;
-                }
-                for (size_t i = 0; i < P; i++)
-                    if (w->scale[P + i] > 0.0)
-                        w->psir[i] -= w->G[q + (P + i) * nc] / w->scale[P + i] * dq;
-            }
+            double *ds = w->W, *t = w->S;
+            for (size_t q = 0; q < P; q++) ds[q] = w->scale[q] > 0.0 ? d[q] / w->scale[q] : 0.0;
+            double dPr = cblas_ddot((int)P, d, 1, prod, 1);
+            cblas_dsymv(CblasColMajor, CblasUpper, (int)P, 1.0, w->G, (int)nc, ds, 1, 0.0, t, 1);
+            double dGd = cblas_ddot((int)P, ds, 1, t, 1);
             if (w->inf) { /* G11 holds the remainder too; its part comes with the tail */
-                for (size_t q = 0; q < P; q++)
-                    for (size_t i = 0; i < P; i++) dGd -= d[i] * w->Grem[i + q * P] * d[q];
+                cblas_dsymv(CblasColMajor, CblasUpper, (int)P, 1.0, w->Grem, (int)P, d, 1, 0.0, t, 1);
+                dGd -= cblas_ddot((int)P, d, 1, t, 1);
             }
+            /* G21 d: rows P..2P-1 of the Phi columns = (G12)^T ds */
+            cblas_dgemv(CblasColMajor, CblasTrans, (int)P, (int)P, 1.0, w->G + P * nc, (int)nc, ds, 1,
+                        0.0, t, 1);
+            for (size_t i = 0; i < P; i++)
+                if (w->scale[P + i] > 0.0) w->psir[i] -= t[i] / w->scale[P + i];
             f = fmax(f - 2.0 * dPr + dGd, 0.0);
             break;
         }

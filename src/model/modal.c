@@ -153,15 +153,7 @@ CR_CLONES static void kernel_scaled(const cr__modal *m, const double complex *sc
         const double lr = m->pole_re[j], li = m->pole_im[j];
         double complex r = w * CMPLX(m->res_re[j], m->res_im[j]);
         if (scale) r *= scale[j];
-        double zr = 1.0, zi = 0.0;
-        for (size_t i = 0; i < KV_BLOCK; i++) {
-            tr[i] = zr;
-            ti[i] = zi;
-            double t = zr * lr - zi * li;
-            zi = zr * li + zi * lr;
-            zr = t;
-        }
-        const double complex lam = CMPLX(lr, li), lamb = CMPLX(zr, zi);
+        const double complex lam = CMPLX(lr, li), lamb = cr__pow_table(lr, li, KV_BLOCK, tr, ti);
         double complex p = r;
         for (size_t k0 = 1, blk = 0; k0 < L; k0 += KV_BLOCK, blk++) {
             if (blk > 0 && blk % KV_RESET == 0) p = r * cr__cpow(lam, k0 - 1);

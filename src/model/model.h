@@ -86,6 +86,23 @@ cr_status cr__modal_errors(const cr__modal *m, const double *h, size_t L, cr_fit
 cr_status cr__modal_check_mode(unsigned char kind, double pr, double pi, double rr, double ri,
                                size_t c, size_t j);
 
+/* The table re[i] + i im[i] = x^i for i < n by the serial recurrence
+ * (x = xr + i xi), in real arithmetic; returns x^n. The blocked power
+ * loops (the design columns, the kernel) start from it. */
+static inline double complex cr__pow_table(double xr, double xi, size_t n, double *restrict re,
+                                           double *restrict im)
+{
+    double zr = 1.0, zi = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        re[i] = zr;
+        im[i] = zi;
+        double t = zr * xr - zi * xi;
+        zi = zr * xi + zi * xr;
+        zr = t;
+    }
+    return CMPLX(zr, zi);
+}
+
 /* z^p by binary powering: the relative error grows like log2(p) eps, not
  * like p eps as for repeated multiplication. */
 static inline double complex cr__cpow(double complex z, size_t p)
