@@ -46,7 +46,8 @@
  * channel per thread, and needs them single-threaded there. It never sets
  * the BLAS thread count: that is the caller's business. With a pthreads
  * OpenBLAS (Debian's default libopenblas0-pthread), call
- * openblas_set_num_threads(1) or set OPENBLAS_NUM_THREADS=1 before fitting;
+ * openblas_set_num_threads(1) or set OPENBLAS_NUM_THREADS=1 before fitting
+ * (the Python package does so around every fit and restores the count);
  * otherwise each LAPACK call in a convrec thread starts threads of its own
  * (measured: a fit of 16 kernels of length 2048 on 2 cores took 480 ms
  * instead of 90 ms). Its idle pool also spins on sched_yield for about

@@ -16,8 +16,10 @@ ctypes releases the GIL during every library call.
 
 The PyTorch bridge (S4D import, an nn.Module recurrence) is convrec.torch.
 """
+import contextlib
 import ctypes
 import os
+import threading
 import warnings
 
 import numpy as np
@@ -39,6 +41,43 @@ def library_path():
     """The libconvrec that was loaded (a path, or a name the dynamic linker
     resolved); see convrec._clib for the search order."""
     return _clib.path
+
+
+# libconvrec calls LAPACK inside its own OpenMP threads and needs it
+# single-threaded there (convrec.h, "BLAS"); it leaves the BLAS thread count
+# to the caller. With Debian's pthreads OpenBLAS a fit from Python would
+# otherwise start BLAS threads in every convrec thread: measured 10x slower
+# (bench/lm_high_order.py, all 512 filters of the Hyena LM at N = 48 on 2
+# cores: 58.6 s against 6.6 s with OPENBLAS_NUM_THREADS=1). So every fit runs with the count at 1 and
+# restores it after; overlapping fits (Python threads) share one save.
+_blas_get = getattr(_lib, "openblas_get_num_threads", None)
+_blas_set = getattr(_lib, "openblas_set_num_threads", None)
+if _blas_get is not None and _blas_set is not None:
+    _blas_get.restype, _blas_get.argtypes = ctypes.c_int, []
+    _blas_set.restype, _blas_set.argtypes = None, [ctypes.c_int]
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_saved = 1
+
+
+@contextlib.contextmanager
+def _single_threaded_blas():
+    global _blas_users, _blas_saved
+    if _blas_get is None or _blas_set is None:  # not OpenBLAS: nothing to do
+        yield
+        return
+    with _blas_lock:
+        if _blas_users == 0:
+            _blas_saved = int(_blas_get())
+            _blas_set(1)
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_set(_blas_saved)
 
 
 class ConvrecError(RuntimeError):
@@ -540,7 +579,9 @@ def fit(h, order=None, tol=None, horizon="window", method="auto", margin=None, m
     error in dB; needs rate); none of them means the library default.
     rate (Hz) is recorded in the model and gives every record its band
     errors; weight="octave" (needs rate) makes every third-octave band count
-    equally (docs/MATH.md "Weighted fits")."""
+    equally (docs/MATH.md "Weighted fits"). threads: OpenMP threads, one
+    channel each (0: the OpenMP default); a pthreads OpenBLAS is set to one thread
+    for the call and restored after (libconvrec needs that, convrec.h)."""
     h, _ = _from_user(h, "fit kernels")
     hb = _bank(h)
     o = _FitOptions()
@@ -570,7 +611,9 @@ def fit(h, order=None, tol=None, horizon="window", method="auto", margin=None, m
         o.max_order = int(max_order)
     o.nthreads = int(threads)
     m = _vp()
-    _check(_lib.cr_fit(_ptr(hb), hb.shape[0], hb.shape[1], ctypes.byref(o), ctypes.byref(m)), "fit")
+    with _single_threaded_blas():
+        st = _lib.cr_fit(_ptr(hb), hb.shape[0], hb.shape[1], ctypes.byref(o), ctypes.byref(m))
+    _check(st, "fit")
     return Model(m.value)
 
 

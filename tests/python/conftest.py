@@ -8,6 +8,12 @@ DATA = os.environ.get("CONVREC_DATA") or os.path.join(
     os.environ.get("CONVREC_SRCDIR", os.path.join(os.path.dirname(__file__), "..", "..")), "..", "shared", "data")
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: a numerical test of a minute or more; build.sh's second full-suite stage "
+        "(clang) deselects these with PYTEST_ADDOPTS='-m \"not slow\"' (the main stage runs them)")
+
+
 def convrec_bin():
     b = os.environ.get("CONVREC_BIN")
     if b:

@@ -195,3 +195,37 @@ def test_model_file_is_plain_safetensors(tmp):
         r = res[c, use, 0] + 1j * res[c, use, 1]
         assert rel_l2(modal_kernel(p, r, d[c], L), kk[c]) <= 1e-12
     assert hdr["__metadata__"]["format"] == "convrec-modal"
+
+
+def test_fits_run_with_a_single_threaded_blas_and_restore_it(monkeypatch):
+    """libconvrec needs LAPACK single-threaded inside its OpenMP threads
+    (convrec.h, "BLAS"): convrec.fit sets a pthreads OpenBLAS to 1 thread for
+    the call, also when fits overlap in Python threads, and restores the
+    caller's count afterwards."""
+    import threading
+    if convrec._blas_set is None:
+        pytest.skip("libconvrec's BLAS is not OpenBLAS")
+    before = convrec._blas_get()
+    seen, orig = [], convrec._lib.cr_fit
+
+    def spy(*a):
+        seen.append(convrec._blas_get())
+        return orig(*a)
+
+    monkeypatch.setattr(convrec._lib, "cr_fit", spy)
+    h = 0.9 ** np.arange(256) * np.cos(0.3 * np.arange(256))
+    try:
+        convrec._blas_set(2)
+        caller = convrec._blas_get()
+        m = convrec.fit(h, order=4, threads=2)
+        assert convrec._blas_get() == caller
+        ts = [threading.Thread(target=convrec.fit, args=(h,), kwargs=dict(order=6)) for _ in range(4)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        assert convrec._blas_get() == caller
+    finally:
+        convrec._blas_set(before)
+    assert seen == [1] * 5
+    assert m.records()["err_window"][0] < 1e-6

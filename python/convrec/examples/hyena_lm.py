@@ -56,6 +56,12 @@ VOCAB = 256
 CORPUS_DIR = "/usr/share/common-licenses"
 CHECKPOINT_FORMAT = "convrec-hyena-lm-1"
 
+# A short text of the kind the model was trained on, not from its corpus:
+# the high-order distillation test and bench/lm_high_order.py compare
+# logits on it.
+SAMPLE_TEXT = (b"Permission is hereby granted to copy and distribute this program, provided that "
+               b"the above copyright notice and this permission notice appear in all copies. "
+               b"THE SOFTWARE IS PROVIDED \"AS IS\", WITHOUT WARRANTY OF ANY KIND.\n")
 DEFAULTS = dict(width=128, depth=4, length=2048, emb_dim=33, filter_width=64, short=3, mlp_ratio=2)
 
 
