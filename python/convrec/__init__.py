@@ -47,9 +47,10 @@ def library_path():
 # single-threaded there (convrec.h, "BLAS"); it leaves the BLAS thread count
 # to the caller. With Debian's pthreads OpenBLAS a fit from Python would
 # otherwise start BLAS threads in every convrec thread: measured 10x slower
-# (bench/lm_high_order.py, all 512 filters of the Hyena LM at N = 48 on 2
-# cores: 58.6 s against 6.6 s with OPENBLAS_NUM_THREADS=1). So every fit runs with the count at 1 and
-# restores it after; overlapping fits (Python threads) share one save.
+# (bench/lm_high_order.py, the 512 filters of the Hyena LM at N = 48 on 2
+# cores: 58.6 s, against 6.6 s with OPENBLAS_NUM_THREADS=1). So every fit
+# runs with the count at 1 and restores it after; overlapping fits (Python
+# threads) share one save.
 _blas_get = getattr(_lib, "openblas_get_num_threads", None)
 _blas_set = getattr(_lib, "openblas_set_num_threads", None)
 if _blas_get is not None and _blas_set is not None:

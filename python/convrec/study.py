@@ -130,17 +130,14 @@ def objective_error(fit):
 
 # ---------------------------------------------------------------- the run
 def _blas_single_thread():
-    """libconvrec wants a single-threaded BLAS inside its fits (convrec.h,
-    "Threading"); the `convrec` command's hand-over sets OPENBLAS_NUM_THREADS,
-    this covers `python3 -m convrec` run directly."""
-    import ctypes
-    for name in ("libopenblas.so.0", "libopenblasp.so.0", "libopenblas.so"):
-        try:
-            lib = ctypes.CDLL(name)
-            lib.openblas_set_num_threads(1)
-            return
-        except (OSError, AttributeError):
-            continue
+    """The study runs fits and Hankel SVDs in parallel Python threads, each
+    wanting LAPACK single-threaded (convrec.h, "BLAS"). convrec.fit does so
+    for its own call; the SVDs of convrec.hsv do not, so the whole run keeps
+    OpenBLAS at one thread (the `convrec` command's hand-over sets
+    OPENBLAS_NUM_THREADS; this covers `python3 -m convrec` run directly)."""
+    import convrec
+    if convrec._blas_set is not None:
+        convrec._blas_set(1)
 
 
 class _Progress:

@@ -19,8 +19,8 @@ CKPT = os.path.join(SRC, "examples", "hyena_lm.pt")
 TEXT = hl.SAMPLE_TEXT
 # The high-order distillation and the issue's tolerance on the logits.
 # Measured by bench/lm_high_order.py (float64, 2 threads; fit time of the
-# 512 filters): 1.85e-4 at N = 48 (7 s), 2.0e-4 at 64 (11 s), 9.8e-5 at 80
-# (18 s), 6.0e-5 at 88 (80 s), 4.5e-5 at 96 (271 s). The slowly decaying
+# 512 filters): 1.85e-4 at N = 48 (6 s), 2.0e-4 at 64 (10 s), 9.8e-5 at 80
+# (17 s), 6.0e-5 at 88 (80 s), 4.5e-5 at 96 (261 s). The slowly decaying
 # channels of every block limit it (docs/RESULTS.md, issue 12); N = 88 is
 # the lowest order that meets 1e-4 with a margin (80 is within 2% of it).
 HIGH_ORDER = 88
